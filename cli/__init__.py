@@ -1,0 +1,1 @@
+"""The `modeldeploy` command line."""

@@ -1,0 +1,1 @@
+"""experience_store/migrations/versions."""

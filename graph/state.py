@@ -1,0 +1,51 @@
+"""The typed state of the deployment graph.
+
+Channels hold JSON-ready data (nodes return ``model_dump(mode="json")``), so
+checkpoints, the HTTP API and Studio all see plain JSON; nodes read it back
+as these pydantic models.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from modeldeploy.schemas.decision import Decision
+from modeldeploy.schemas.hardware import HardwareFacts
+from modeldeploy.schemas.model import ModelFacts
+from modeldeploy.schemas.plan import Plan
+from modeldeploy.schemas.run import Artifacts, AuditEntry, DeployRequest, LlmUsage
+
+
+class DeployInput(BaseModel):
+    """What a run starts from."""
+
+    request: DeployRequest = Field(description="The model and constraints.")
+
+
+class DeployState(BaseModel):
+    """Everything a deployment run knows, node by node."""
+
+    request: DeployRequest
+    """The user's request: model source, constraints, runtime."""
+    hardware: HardwareFacts | None = None
+    """The machine, probed or from a file (probe_hardware)."""
+    model: ModelFacts | None = None
+    """Facts read from the model's files (inspect_model)."""
+    plan: Plan | None = None
+    """Feasible candidates with their arithmetic (plan_resources)."""
+    decision: Decision | None = None
+    """The chosen framework and slot values, and who chose (choose_framework)."""
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    """Manifests, run spec, and later containers and endpoints."""
+    audit: Annotated[list[AuditEntry], operator.add] = Field(default_factory=list)
+    """What each node did, the exact call, how long, the outcome."""
+    usage: Annotated[list[LlmUsage], operator.add] = Field(default_factory=list)
+    """LLM calls and tokens per node."""
+    error: str | None = None
+    """Why the run stopped early (e.g. nothing fits), for people."""
+
+    def tokens_used(self) -> int:
+        return sum(u.prompt_tokens + u.completion_tokens for u in self.usage)

@@ -1,0 +1,1 @@
+"""Graph nodes: each reads typed state and returns a partial update."""

@@ -1,0 +1,34 @@
+"""What every node does the same way: progress events on the custom stream, audit entries, timing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+from pydantic import BaseModel
+
+from modeldeploy.schemas.run import AuditEntry
+
+
+def dump(model: BaseModel | None) -> Any:
+    """JSON-ready form of a model for a state channel."""
+    return None if model is None else model.model_dump(mode="json")
+
+
+def emit(runtime: Runtime, node: str, event: str, message: str = "", **data: Any) -> None:
+    """A progress event: the CLI draws it, the HTTP API streams it (stream_mode="custom")."""
+    runtime.stream_writer({"node": node, "event": event, "message": message, **data})
+
+
+class Step:
+    """Times a node and produces its audit entry."""
+
+    def __init__(self, runtime: Runtime, node: str):
+        self.runtime, self.node, self.started = runtime, node, time.perf_counter()
+        emit(runtime, node, "start")
+
+    def done(self, action: str, outcome: str = "ok", message: str = "", **detail: Any) -> dict[str, Any]:
+        ms = int((time.perf_counter() - self.started) * 1000)
+        emit(self.runtime, self.node, "done", message, outcome=outcome, duration_ms=ms)
+        return dump(AuditEntry(node=self.node, action=action, outcome=outcome, detail=detail, duration_ms=ms))

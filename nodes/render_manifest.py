@@ -1,0 +1,77 @@
+"""render_manifest: the decision's slots into a Docker run spec, a compose file and Kubernetes YAML."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from modeldeploy import settings
+from modeldeploy.catalog import load_catalog
+from modeldeploy.graph.context import Context
+from modeldeploy.graph.state import DeployState
+from modeldeploy.nodes.node_support import Step, dump
+from modeldeploy.schemas.run import Artifacts
+from modeldeploy.tools.manifests.compose import compose_yaml
+from modeldeploy.tools.manifests.docker_spec import docker_run_spec
+from modeldeploy.tools.manifests.kubernetes import kubernetes_yaml
+from modeldeploy.tools.manifests.launch_args import (LaunchValues, container_model_path, deployment_name, render_args,
+                                                     render_env)
+
+
+def weights_host_path(state: DeployState) -> str:
+    """Local models are used in place; hub models go to the weights directory (see download_weights)."""
+    source = state.model.source
+    if source.kind in ("local_dir", "gguf_file"):
+        return source.path
+    return str(settings.home_dir() / "models" / source.repo_id.replace("/", "--"))
+
+
+def startup_minutes(weight_bytes: int | None) -> int:
+    """Time to allow for loading: 10 minutes plus one per 2 GiB of weights."""
+    return 10 + math.ceil((weight_bytes or 0) / (2 * 1024**3))
+
+
+def _write(out_dir: Path, files: dict[str, str]) -> dict[str, str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for kind, (name, text) in files.items():
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        written[kind] = str(path)
+    return written
+
+
+async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict:
+    step = Step(runtime, "render_manifest")
+    ctx = runtime.context or Context()
+    decision, model, request = state.decision, state.model, state.request
+    spec = load_catalog().get(decision.framework)
+    name = request.deployment_name or deployment_name(
+        model.name, decision.framework, f"{model.source.ref}|{decision.framework}|{decision.slots.tensor_parallel_size}")
+    host_path = weights_host_path(state)
+    mount = container_model_path(host_path, name, model.source.kind == "gguf_file")
+    served = request.served_model_name or model.source.repo_id or model.name
+    port = request.port or spec.port
+    args = render_args(spec, decision, LaunchValues(model_path=mount, served_model_name=served, port=spec.port))
+    env = render_env(spec, decision)
+    labels = {"deployment": name, "framework": decision.framework, "model": model.source.ref[:200], "managed": "true"}
+    run_spec = docker_run_spec(name=name, image=decision.image, entrypoint=spec.launch.entrypoint, args=args, env=env,
+                               container_port=spec.port, host_port=port, weights_host_path=host_path,
+                               weights_mount=mount, gpus=decision.slots.gpus, labels=labels)
+    files = {
+        "docker_run": ("docker-run.json", json.dumps(run_spec, indent=2) + "\n"),
+        "compose": ("compose.yaml", compose_yaml(run_spec)),
+        "kubernetes": ("kubernetes.yaml", kubernetes_yaml(
+            name=name, image=decision.image, entrypoint=spec.launch.entrypoint, args=args, env=env,
+            container_port=spec.port, weights_mount=mount, gpus=decision.slots.gpus,
+            models_path=spec.readiness.models_path, labels=labels, startup_minutes=startup_minutes(model.weight_bytes))),
+    }
+    written = await asyncio.to_thread(_write, Path(ctx.out_dir), files) if ctx.out_dir else {}
+    artifacts = Artifacts(deployment_name=name, manifests=written, run_spec=run_spec)
+    return {"artifacts": dump(artifacts), "audit": [step.done(
+        "rendered manifests", message=", ".join(written.values()) or "kept in state", image=decision.image,
+        argv=args, written=list(written.values()))]}

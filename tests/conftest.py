@@ -1,0 +1,39 @@
+"""Shared fixtures: isolated MODELDEPLOY_HOME per test, fixture paths, plan helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+MODELS = FIXTURES / "models"
+MACHINES = FIXTURES / "machines"
+TINY_MODEL = ROOT / "models" / "tiny-llama"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own home and database; no test sees the user's ~/.modeldeploy or an LLM."""
+    home = tmp_path / "mdhome"
+    monkeypatch.setenv("MODELDEPLOY_HOME", str(home))
+    monkeypatch.delenv("MODELDEPLOY_DATABASE_URL", raising=False)
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MODELDEPLOY_LLM_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def machine():
+    from modeldeploy.tools.hardware.probe import load_hardware_file
+
+    return lambda name: load_hardware_file(MACHINES / f"{name}.json")
+
+
+@pytest.fixture
+def model_facts():
+    from modeldeploy.tools.model_inspect.inspect import inspect_model
+
+    return lambda name: inspect_model(str(MODELS / name))

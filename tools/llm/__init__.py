@@ -1,0 +1,1 @@
+"""The LLM boundary: a configured chat model (or none), structured answers, token accounting."""

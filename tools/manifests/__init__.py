@@ -1,0 +1,1 @@
+"""Render a decision into a Docker run spec, a compose file and Kubernetes YAML. Never LLM-written."""

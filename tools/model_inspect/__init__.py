@@ -1,0 +1,1 @@
+"""Read what a model is from its files: config.json, safetensors headers, GGUF header, README."""

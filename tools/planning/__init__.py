@@ -1,0 +1,1 @@
+"""Deployment planning: memory arithmetic, feasibility rules, candidate ranking, alternatives."""
