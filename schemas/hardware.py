@@ -27,8 +27,8 @@ class GpuFacts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="Marketing name, e.g. 'NVIDIA A100-SXM4-80GB'.")
-    memory_total_mib: int = Field(gt=0, description="Total memory in MiB.")
-    memory_free_mib: int = Field(ge=0, description="Free memory in MiB when probed.")
+    memory_total_mib: int = Field(gt=0, strict=True, description="Total memory in MiB.")
+    memory_free_mib: int = Field(ge=0, strict=True, description="Free memory in MiB when probed.")
     compute_capability: str = Field(pattern=r"^\d{1,2}\.\d$", description="CUDA compute capability, e.g. '8.0'.")
     index: int | None = Field(default=None, description="NVML device index.")
     uuid: str | None = Field(default=None, description="NVML UUID, for pinning devices.")
@@ -51,7 +51,7 @@ class CpuFacts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="CPU model name.")
-    cores: int = Field(ge=1, description="Usable cores.")
+    cores: int = Field(ge=1, strict=True, description="Usable cores.")
     flags: list[str] = Field(default_factory=list, description="Relevant ISA flags (avx2, avx512f, avx512_bf16, amx_bf16).")
 
 
@@ -79,8 +79,8 @@ class HardwareFacts(BaseModel):
         default=None, pattern=r"^\d{1,2}\.\d{1,2}$", description="Highest CUDA version the driver supports, e.g. '12.4'."
     )
     cpu: CpuFacts
-    memory_total_mib: int = Field(gt=0, description="Host RAM in MiB.")
-    disk_free_gib: float = Field(ge=0, description="Free disk where weights go, GiB.")
+    memory_total_mib: int = Field(gt=0, strict=True, description="Host RAM in MiB.")
+    disk_free_gib: float = Field(ge=0, allow_inf_nan=False, description="Free disk where weights go, GiB.")
     container_engine: EngineFacts | None = None
     source: Literal["probe", "file"] = "file"
 

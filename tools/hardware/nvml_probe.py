@@ -49,6 +49,8 @@ def probe_gpus(nvml: Any = None) -> tuple[list[GpuFacts], str | None, str | None
                 )
             )
         return gpus, driver, cuda, None
+    except Exception as exc:  # an NVML error mid-probe (lost GPU, permissions): report, do not crash
+        return [], None, None, f"NVML error while probing: {exc.__class__.__name__}"
     finally:
         try:
             nvml.nvmlShutdown()

@@ -48,6 +48,8 @@ def load_hardware_file(path: Path) -> HardwareFacts:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}: malformed JSON at line {exc.lineno}") from None
+    except RecursionError:
+        raise UserInputError(f"{path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a JSON object")
     data.setdefault("source", "file")

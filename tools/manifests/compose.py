@@ -9,7 +9,9 @@ import yaml
 
 def compose_yaml(run_spec: dict[str, Any]) -> str:
     ports = [f"{host[0]}:{host[1]}:{cport.split('/')[0]}" for cport, host in run_spec["ports"].items()]
-    volumes = [f"{src}:{m['bind']}:{m['mode']}" for src, m in run_spec["volumes"].items()]
+    # Long syntax: a ':' in a path cannot be mistaken for the separator.
+    volumes = [{"type": "bind", "source": src, "target": m["bind"], "read_only": m["mode"] == "ro"}
+               for src, m in run_spec["volumes"].items()]
     service: dict[str, Any] = {
         "image": run_spec["image"],
         "container_name": run_spec["name"],

@@ -55,4 +55,8 @@ def kubernetes_yaml(*, name: str, image: str, entrypoint: list[str] | None, args
         "metadata": {"name": name, "labels": k8s_labels},
         "spec": {"selector": selector, "ports": [{"name": "http", "port": container_port, "targetPort": "http"}]},
     }
-    return yaml.safe_dump_all([deployment, service], sort_keys=False)
+    class _NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    return yaml.dump_all([deployment, service], Dumper=_NoAliases, sort_keys=False)

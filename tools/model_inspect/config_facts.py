@@ -43,10 +43,15 @@ def config_facts(raw: dict[str, Any]) -> dict[str, Any]:
     cfg = text_config(raw)
     catalog = load_catalog()
     architectures = raw.get("architectures") or cfg.get("architectures") or []
+    if isinstance(architectures, str):
+        architectures = [architectures]
+    if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+        architectures = []
     family = cfg.get("model_type") or raw.get("model_type")
     heads = cfg.get("num_attention_heads")
     hidden = cfg.get("hidden_size")
-    head_dim = cfg.get("head_dim") or (hidden // heads if hidden and heads else None)
+    numeric = isinstance(hidden, int) and isinstance(heads, int) and heads > 0
+    head_dim = cfg.get("head_dim") or (hidden // heads if numeric else None)
     experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
     auto_map = bool(raw.get("auto_map"))
     count = count_params(cfg)

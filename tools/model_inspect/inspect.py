@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from modeldeploy.errors import UserInputError
 from modeldeploy.schemas.model import ModelFacts, MoeFacts, Quantization
 from modeldeploy.tools.model_inspect.config_facts import config_facts, linear_param_count
@@ -25,7 +27,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise UserInputError(f"{path.name}: too large to be a config file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         line = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise UserInputError(f"{path}: malformed JSON{line}") from None
     if not isinstance(data, dict):
@@ -69,7 +71,8 @@ def _from_directory(directory: Path, facts: dict[str, Any]) -> None:
     facts["format"] = "safetensors" if safetensors or (index and index.name.startswith("model.safetensors")) else "bin" if bins or index else "safetensors"
     facts["weight_files"] = safetensors or bins
     if index:
-        total = (_read_json(index).get("metadata") or {}).get("total_size")
+        metadata = _read_json(index).get("metadata")
+        total = metadata.get("total_size") if isinstance(metadata, dict) else None
         if isinstance(total, (int, float)) and total > 0:
             facts["weight_bytes"], facts["weight_bytes_source"] = int(total), "index"
     if safetensors:
@@ -124,4 +127,8 @@ def inspect_model(ref: str, revision: str | None = None) -> ModelFacts:
         warnings.append("the model ships custom code (auto_map): trust_remote_code needs a person's approval")
     if not facts.get("has_chat_template"):
         warnings.append("no chat template found: /v1/chat/completions may fail; use /v1/completions")
-    return ModelFacts(source=source, name=_safe_name(name), warnings=warnings, **facts)
+    try:
+        return ModelFacts(source=source, name=_safe_name(name), warnings=warnings, **facts)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserInputError(f"{source.ref}: config field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None

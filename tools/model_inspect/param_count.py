@@ -59,6 +59,8 @@ def count_params(cfg: dict) -> ParamCount | None:
         intermediate = int(cfg.get("intermediate_size") or 4 * hidden)
     except (KeyError, TypeError, ValueError):
         return None
+    if hidden <= 0 or layers <= 0 or heads <= 0 or vocab <= 0:
+        return None
     kv_heads = int(cfg.get("num_key_value_heads") or heads)
     head_dim = int(cfg.get("head_dim") or hidden // heads)
 

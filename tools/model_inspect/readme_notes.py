@@ -36,11 +36,15 @@ def deploy_notes(readme: str, max_chars: int = 1200) -> str:
     scored.sort(key=lambda s: s[0])
     notes, used = [], 0
     for _, title, body in scored:
+        sep = 2 if notes else 0  # the "\n\n" that joins sections
         chunk = f"## {title}\n{body}"
-        if used + len(chunk) > max_chars:
-            chunk = chunk[: max(0, max_chars - used - 3)] + "..."
+        if used + sep + len(chunk) > max_chars:
+            room = max_chars - used - sep - 3
+            if room <= 0:
+                break
+            chunk = chunk[:room] + "..."
         notes.append(chunk)
-        used += len(chunk)
+        used += sep + len(chunk)
         if used >= max_chars:
             break
     return "\n\n".join(notes)

@@ -47,18 +47,24 @@ def read_header(path: Path) -> HeaderSummary:
             raise UserInputError(f"{path.name}: corrupt safetensors header (claims {length} bytes)")
         try:
             header = json.loads(fh.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise UserInputError(f"{path.name}: corrupt safetensors header ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict):
+        raise UserInputError(f"{path.name}: corrupt safetensors header (not a JSON object)")
     summary = HeaderSummary()
     for name, info in header.items():
         if name == "__metadata__" or not isinstance(info, dict):
             continue
         dtype = str(info.get("dtype"))
-        numel = math.prod(int(d) for d in info.get("shape", []))
-        start, end = info.get("data_offsets", [0, 0])
+        shape, offsets = info.get("shape", []), info.get("data_offsets", [0, 0])
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+                and isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise UserInputError(f"{path.name}: corrupt safetensors header (tensor {str(name)[:60]!r})")
+        numel = math.prod(shape)
         summary.tensors += 1
         summary.numel += numel
-        summary.bytes += int(end) - int(start) if end else numel * _DTYPE_BYTES.get(dtype, 2)
+        summary.bytes += offsets[1] - offsets[0] if offsets[1] else numel * _DTYPE_BYTES.get(dtype, 2)
         summary.dtypes[dtype] = summary.dtypes.get(dtype, 0) + numel
     return summary
 
