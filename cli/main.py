@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from modeldeploy.errors import ModelDeployError, UserInputError
@@ -74,9 +75,9 @@ def plan(
     hw = load_hardware_file(hardware) if hardware else None
     request = DeployRequest(model=model, revision=revision, framework=framework, max_gpus=max_gpus,
                             max_model_len=max_model_len, hardware=hw)
-    state, thread_id = run_graph({"request": request.model_dump(mode="json")},
-                                 Context(out_dir=str(out) if out else None), show_progress=not as_json)
-    doc = plan_document(state, thread_id)
+    outcome = run_graph({"request": request.model_dump(mode="json")}, Context(out_dir=str(out) if out else None),
+                        show_progress=not as_json)
+    doc = plan_document(outcome.values, outcome.thread_id)
     if as_json:
         _echo_json(doc)
     else:
@@ -86,9 +87,13 @@ def plan(
 
 
 def _register_subcommands() -> None:
+    from modeldeploy.cli.deploy import register_commands
     from modeldeploy.cli.experience import app as experience_app
+    from modeldeploy.cli.sim import app as sim_app
 
+    register_commands(app)
     app.add_typer(experience_app, name="experience")
+    app.add_typer(sim_app, name="sim")
 
 
 _register_subcommands()
@@ -104,6 +109,12 @@ def run() -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:  # a request model refused an option's value
+        if debug:
+            raise
+        err = exc.errors()[0]
+        print(f"error: invalid {'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}", file=sys.stderr)
+        sys.exit(2)
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)

@@ -1,9 +1,15 @@
-"""Run the deployment graph from the CLI: SQLite checkpointer, a thread per run, progress events."""
+"""Run the deployment graph from the CLI: SQLite checkpointer, one thread per deployment, progress events.
+
+A thread id is derived from the request, so re-running the same command after a
+crash resumes the same thread where it stopped (nodes are idempotent).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import hashlib
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy import settings
@@ -11,25 +17,91 @@ from modeldeploy.cli.progress import NodeProgress
 from modeldeploy.graph import Context, make_builder
 
 
-async def _run(inputs: dict[str, Any], context: Context, progress: NodeProgress) -> tuple[dict[str, Any], str]:
+@dataclass
+class RunOutcome:
+    values: dict[str, Any]
+    thread_id: str
+    pending: tuple[str, ...] = ()
+    interrupts: list[Any] = field(default_factory=list)
+    resumed: bool = False
+
+
+def thread_for(request: dict[str, Any]) -> str:
+    """Deterministic thread id of a deployment request (approval is not part of the identity)."""
+    identity = {k: v for k, v in request.items() if k not in ("approve", "hardware")}
+    return "deploy-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+async def _nothing():
+    return
+    yield
+
+
+async def _latest_run(graph: Any, base: str) -> tuple[str, bool]:
+    """The thread to use for request `base`: (thread id, whether it holds an unfinished run to continue).
+
+    Runs of the same request live on threads base, base-2, base-3...: a finished run is never
+    overwritten, an unfinished one (crashed, or waiting for approval) is continued.
+    """
+    latest, n = None, 1
+    while True:
+        candidate = base if n == 1 else f"{base}-{n}"
+        snapshot = await graph.aget_state({"configurable": {"thread_id": candidate}})
+        if not snapshot.values:
+            break
+        latest, n = (candidate, snapshot), n + 1
+    if latest is None:
+        return base, False
+    thread_id, snapshot = latest
+    if snapshot.next:
+        return thread_id, True
+    return (base if n == 1 else f"{base}-{n}"), False
+
+
+async def _run(inputs: Any, context: Context, thread_id: str, progress: NodeProgress, resume_pending: bool) -> RunOutcome:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.types import Command
 
     path = settings.checkpoint_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    thread_id = str(uuid.uuid4())
-    config = {"configurable": {"thread_id": thread_id}}
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         graph = make_builder().compile(checkpointer=saver, name="modeldeploy")
+        resumed, run_it = False, True
+        if resume_pending and not isinstance(inputs, Command):
+            thread_id, unfinished = await _latest_run(graph, thread_id)
+            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            if unfinished and not any(t.interrupts for t in snapshot.tasks):
+                inputs, resumed = None, True  # a crashed run: continue where it stopped
+            elif unfinished:
+                run_it = False  # waiting for approval: report the pending question again
+        config = {"configurable": {"thread_id": thread_id}}
         with progress:
-            async for mode, chunk in graph.astream(inputs, config=config, context=context,
-                                                   stream_mode=["custom", "values"]):
+            stream = graph.astream(inputs, config=config, context=context, stream_mode=["custom", "values"]) if run_it else _nothing()
+            async for mode, chunk in stream:
                 if mode == "custom":
                     progress.handle(chunk)
-                else:
-                    final = chunk
-    return final, thread_id
+        snapshot = await graph.aget_state(config)
+    interrupts = [i.value for t in snapshot.tasks for i in t.interrupts]
+    return RunOutcome(snapshot.values, thread_id, tuple(snapshot.next), interrupts, resumed)
 
 
-def run_graph(inputs: dict[str, Any], context: Context, show_progress: bool) -> tuple[dict[str, Any], str]:
-    """The final state (JSON-ready dict) and the thread id it is checkpointed under."""
-    return asyncio.run(_run(inputs, context, NodeProgress(enabled=None if show_progress else False)))
+async def pending_interrupts(thread_id: str) -> list[Any]:
+    """The approval requests a thread is waiting on (empty when none)."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = settings.checkpoint_path()
+    if not path.exists():
+        return []
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        graph = make_builder().compile(checkpointer=saver)
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    return [i.value for t in snapshot.tasks for i in t.interrupts]
+
+
+def run_graph(inputs: Any, context: Context, show_progress: bool, thread_id: str | None = None,
+              resume_pending: bool = False) -> RunOutcome:
+    """Run (or resume) the graph on `thread_id` (a fresh one when None) and return where it stopped."""
+    import uuid
+
+    progress = NodeProgress(enabled=None if show_progress else False)
+    return asyncio.run(_run(inputs, context, thread_id or str(uuid.uuid4()), progress, resume_pending))

@@ -8,6 +8,7 @@ verified recipe for the same model and hardware that skips the LLM entirely.
 """
 
 from modeldeploy.experience_store.db import Database, open_database
+from modeldeploy.experience_store.deployments import get_deployment, list_deployments, upsert_deployment
 from modeldeploy.experience_store.lessons import (
     add_lesson,
     apply_outcome,
@@ -18,7 +19,7 @@ from modeldeploy.experience_store.lessons import (
     promote_lesson,
     record_event,
 )
-from modeldeploy.experience_store.models import FailureSignature, Lesson, LessonEvent, Run
+from modeldeploy.experience_store.models import Deployment, FailureSignature, Lesson, LessonEvent, Run
 from modeldeploy.experience_store.retrieval import (
     LessonScope,
     RetrievedLesson,
@@ -30,6 +31,10 @@ from modeldeploy.experience_store.runs import record_run, upsert_failure_signatu
 
 __all__ = [
     "Database",
+    "Deployment",
+    "get_deployment",
+    "list_deployments",
+    "upsert_deployment",
     "FailureSignature",
     "Lesson",
     "LessonEvent",

@@ -162,3 +162,27 @@ class LessonEvent(Base):
     event: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
+
+
+DEPLOYMENT_STATUSES = ("ready", "failed", "rejected", "removed")
+
+
+class Deployment(Base):
+    """One named endpoint modeldeploy started: where it is, what it serves, whether it is live."""
+
+    __tablename__ = "deployment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    model_id: Mapped[str] = mapped_column(String(255))
+    served_model_name: Mapped[str] = mapped_column(String(255))
+    framework: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str | None] = mapped_column(String(512))
+    runtime: Mapped[str] = mapped_column(String(16))
+    endpoint: Mapped[str | None] = mapped_column(String(255))
+    container_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    thread_id: Mapped[str | None] = mapped_column(String(128))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

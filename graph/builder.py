@@ -1,13 +1,13 @@
 """The deployment graph: an explicit StateGraph of plain-code nodes and two LLM nodes.
 
-Today it is the planning path::
+    probe_hardware -> inspect_model -> plan_resources -> choose_framework* -> render_manifest
+        -> (plan: END)
+        -> download_weights -> pull_image -> start_container -> wait_ready -> smoke_test
+        -> approve (interrupt) -> register -> record_experience -> END
 
-    probe_hardware -> inspect_model -> plan_resources -> choose_framework -> render_manifest
-                                             |
-                                             +-> END when nothing fits (the plan says why)
-
-The deploy path (download, pull, start, wait, smoke test, ...) continues from
-render_manifest.
+plan_resources ends the run when nothing fits; every deploy step that can fail
+routes to cleanup (remove what the deployment created) -> record_experience.
+`*` calls an LLM when one is configured.
 """
 
 from __future__ import annotations
@@ -15,28 +15,38 @@ from __future__ import annotations
 from langgraph.graph import END, START, StateGraph
 
 from modeldeploy.graph.context import Context
+from modeldeploy.graph.routes import route_after_manifest
 from modeldeploy.graph.state import DeployInput, DeployState
+from modeldeploy.nodes.approve import approve
 from modeldeploy.nodes.choose_framework import choose_framework
+from modeldeploy.nodes.cleanup import cleanup
+from modeldeploy.nodes.download_weights import download_weights
 from modeldeploy.nodes.inspect_model import inspect_model
 from modeldeploy.nodes.plan_resources import plan_resources
 from modeldeploy.nodes.probe_hardware import probe_hardware
+from modeldeploy.nodes.pull_image import pull_image
+from modeldeploy.nodes.record_experience import record_experience
+from modeldeploy.nodes.register import register
 from modeldeploy.nodes.render_manifest import render_manifest
+from modeldeploy.nodes.smoke_test import smoke_test
+from modeldeploy.nodes.start_container import start_container
+from modeldeploy.nodes.wait_ready import wait_ready
 
 
 def make_builder() -> StateGraph:
     """A fresh, uncompiled builder (tests and host apps compile it with their own checkpointer)."""
     builder = StateGraph(DeployState, context_schema=Context, input_schema=DeployInput)
-    builder.add_node("probe_hardware", probe_hardware)
-    builder.add_node("inspect_model", inspect_model)
-    builder.add_node("plan_resources", plan_resources)
-    builder.add_node("choose_framework", choose_framework)
-    builder.add_node("render_manifest", render_manifest)
+    for node in (probe_hardware, inspect_model, plan_resources, choose_framework, render_manifest, download_weights,
+                 pull_image, start_container, wait_ready, smoke_test, approve, register, cleanup, record_experience):
+        builder.add_node(node.__name__, node)
     builder.add_edge(START, "probe_hardware")
     builder.add_edge("probe_hardware", "inspect_model")
     builder.add_edge("inspect_model", "plan_resources")
-    # plan_resources routes itself (Command): choose_framework, or END when nothing fits
     builder.add_edge("choose_framework", "render_manifest")
-    builder.add_edge("render_manifest", END)
+    builder.add_conditional_edges("render_manifest", route_after_manifest)
+    builder.add_edge("register", "record_experience")
+    builder.add_edge("cleanup", "record_experience")
+    builder.add_edge("record_experience", END)
     return builder
 
 

@@ -36,6 +36,12 @@ class Context:
         default_factory=lambda: _env("MODELDEPLOY_WEIGHTS_DIR"),
         metadata={"description": "Where downloaded weights go (its free disk is probed)."},
     )
+    startup_timeout_s: float | None = field(default=None, metadata={"description": "Override the start-up timeout (default grows with weight size)."})
+    poll_interval_s: float = field(default=0.5, metadata={"description": "How often wait_ready polls the server."})
+    gateway_config: str | None = field(
+        default_factory=lambda: _env("MODELDEPLOY_GATEWAY_CONFIG"),
+        metadata={"description": "LiteLLM proxy config to upsert endpoints into (default: $MODELDEPLOY_HOME/litellm_config.yaml)."},
+    )
     probe_engine: bool = field(default=True, metadata={"description": "Ask the Docker engine for its facts."})
     use_experience: bool = field(default=True, metadata={"description": "Retrieve lessons and verified recipes."})
     chat_model: Any = field(

@@ -8,7 +8,7 @@ as these pydantic models.
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from modeldeploy.schemas.decision import Decision
 from modeldeploy.schemas.hardware import HardwareFacts
 from modeldeploy.schemas.model import ModelFacts
 from modeldeploy.schemas.plan import Plan
-from modeldeploy.schemas.run import Artifacts, AuditEntry, DeployRequest, LlmUsage
+from modeldeploy.schemas.run import Artifacts, Attempt, AuditEntry, DeployRequest, LlmUsage
 
 
 class DeployInput(BaseModel):
@@ -40,6 +40,14 @@ class DeployState(BaseModel):
     """The chosen framework and slot values, and who chose (choose_framework)."""
     artifacts: Artifacts = Field(default_factory=Artifacts)
     """Manifests, run spec, and later containers and endpoints."""
+    attempts: Annotated[list[Attempt], operator.add] = Field(default_factory=list)
+    """Each start of the server: outcome, exit code, log tail."""
+    smoke: dict[str, Any] | None = None
+    """The smoke test result (chat/completion, streaming and not, usage) and the stack it ran on."""
+    approval: dict[str, Any] | None = None
+    """Whether a person approved registering the endpoint, and who."""
+    status: Literal["planned", "deploying", "ready", "failed", "rejected"] | None = None
+    """Where the deployment ended."""
     audit: Annotated[list[AuditEntry], operator.add] = Field(default_factory=list)
     """What each node did, the exact call, how long, the outcome."""
     usage: Annotated[list[LlmUsage], operator.add] = Field(default_factory=list)

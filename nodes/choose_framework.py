@@ -41,7 +41,7 @@ def _experience(state: DeployState, ctx: Context) -> tuple[dict | None, list[Any
         from modeldeploy.experience_store import LessonScope, find_verified_recipe, open_database, retrieve_lessons
 
         db = open_database(ctx.database_url)
-        recipe = find_verified_recipe(db, state.request.model, state.hardware.fingerprint())
+        recipe = find_verified_recipe(db, state.model.source.key, state.hardware.fingerprint())
         vram = min((g.memory_total_mib for g in state.hardware.gpus), default=None)
         scope = LessonScope(family=state.model.family, framework=None, framework_version=None,
                             gpu_arch=_gpu_arch(state), vram_mib=vram)

@@ -32,3 +32,8 @@ class Step:
         ms = int((time.perf_counter() - self.started) * 1000)
         emit(self.runtime, self.node, "done", message, outcome=outcome, duration_ms=ms)
         return dump(AuditEntry(node=self.node, action=action, outcome=outcome, detail=detail, duration_ms=ms))
+
+
+def fail(step: Step, action: str, error: str, **detail: Any) -> dict[str, Any]:
+    """The update of a node that failed: the error, status failed, the audit entry. Route to cleanup."""
+    return {"error": error, "status": "failed", "audit": [step.done(action, "failed", error, **detail)]}

@@ -20,6 +20,9 @@ from modeldeploy.tools.manifests.docker_spec import docker_run_spec
 from modeldeploy.tools.manifests.kubernetes import kubernetes_yaml
 from modeldeploy.tools.manifests.launch_args import (LaunchValues, container_model_path, deployment_name, render_args,
                                                      render_env)
+from modeldeploy.tools.runtimes.images import mirrors_from_env, rewrite, valid_image
+from modeldeploy.tools.runtimes.ports import free_port
+from modeldeploy.tools.runtimes.process_runtime import resolve_command
 
 
 def weights_host_path(state: DeployState) -> str:
@@ -55,23 +58,38 @@ async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict
     host_path = weights_host_path(state)
     mount = container_model_path(host_path, name, model.source.kind == "gguf_file")
     served = request.served_model_name or model.source.repo_id or model.name
-    port = request.port or spec.port
+    deploying = request.action == "deploy"
+    # A deployment needs a host port now; a plan shows the framework's default.
+    port = request.port or (free_port() if deploying else spec.port)
+    image = request.image or decision.image
+    if image and not valid_image(image):
+        from modeldeploy.errors import UserInputError
+
+        raise UserInputError(f"invalid image reference {image!r}")
+    image = rewrite(image, mirrors_from_env()) if image else image
     args = render_args(spec, decision, LaunchValues(model_path=mount, served_model_name=served, port=spec.port))
-    env = render_env(spec, decision)
+    env = {**render_env(spec, decision), **request.env}
     labels = {"deployment": name, "framework": decision.framework, "model": model.source.ref[:200], "managed": "true"}
-    run_spec = docker_run_spec(name=name, image=decision.image, entrypoint=spec.launch.entrypoint, args=args, env=env,
+    run_spec = docker_run_spec(name=name, image=image, entrypoint=spec.launch.entrypoint, args=args, env=env,
                                container_port=spec.port, host_port=port, weights_host_path=host_path,
                                weights_mount=mount, gpus=decision.slots.gpus, labels=labels)
+    process_spec = None
+    if request.runtime == "process":
+        command = request.command or resolve_command(spec.launch.process_command, request.python_env)
+        process_args = render_args(spec, decision, LaunchValues(model_path=host_path, served_model_name=served,
+                                                                port=port, host="127.0.0.1"))
+        process_spec = {"name": name, "argv": [*command, *process_args], "env": env, "port": port}
     files = {
         "docker_run": ("docker-run.json", json.dumps(run_spec, indent=2) + "\n"),
         "compose": ("compose.yaml", compose_yaml(run_spec)),
         "kubernetes": ("kubernetes.yaml", kubernetes_yaml(
-            name=name, image=decision.image, entrypoint=spec.launch.entrypoint, args=args, env=env,
+            name=name, image=image, entrypoint=spec.launch.entrypoint, args=args, env=env,
             container_port=spec.port, weights_mount=mount, gpus=decision.slots.gpus,
             models_path=spec.readiness.models_path, labels=labels, startup_minutes=startup_minutes(model.weight_bytes))),
     }
     written = await asyncio.to_thread(_write, Path(ctx.out_dir), files) if ctx.out_dir else {}
-    artifacts = Artifacts(deployment_name=name, manifests=written, run_spec=run_spec)
+    artifacts = Artifacts(deployment_name=name, manifests=written, run_spec=run_spec, process_spec=process_spec,
+                          served_model_name=served, host_port=port, weights_dir=host_path, image=image)
     return {"artifacts": dump(artifacts), "audit": [step.done(
-        "rendered manifests", message=", ".join(written.values()) or "kept in state", image=decision.image,
+        "rendered manifests", message=", ".join(written.values()) or "kept in state", image=image,
         argv=args, written=list(written.values()))]}

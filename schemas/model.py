@@ -44,6 +44,11 @@ class ModelSource(BaseModel):
     repo_id: str | None = None
     revision: str | None = None
 
+    @property
+    def key(self) -> str:
+        """What identifies the model across runs: the hub id, or the resolved local path."""
+        return self.repo_id or self.path or self.ref
+
 
 class ModelFacts(BaseModel):
     """Everything the planner and the prompts need to know about a model."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from modeldeploy.schemas.hardware import HardwareFacts
 
@@ -20,9 +21,24 @@ class DeployRequest(BaseModel):
     max_model_len: int | None = Field(default=None, ge=16, description="Required context length.")
     runtime: Literal["docker", "process", "kubernetes"] = "docker"
     hardware: HardwareFacts | None = Field(default=None, description="Plan for this machine instead of probing.")
-    deployment_name: str | None = Field(default=None, description="Name of the deployment (derived when empty).")
+    deployment_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+                                        description="Name of the deployment, DNS-1123 (derived when empty).")
     served_model_name: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
+    action: Literal["plan", "deploy"] = Field(default="plan", description="Stop after the plan, or deploy it.")
+    image: str | None = Field(default=None, description="Use this image instead of the catalog's (e.g. the simulator).")
+    approve: bool = Field(default=False, description="Approve registration up front (--yes).")
+    python_env: str | None = Field(default=None, description="process runtime: the environment whose bin/ has the server.")
+    command: list[str] | None = Field(default=None, description="process runtime: server argv prefix instead of the framework's.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the server (names A-Z0-9_).")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,127}", key) or "\x00" in value:
+                raise ValueError(f"invalid environment variable {key[:40]!r}")
+        return env
 
 
 class AuditEntry(BaseModel):
@@ -53,3 +69,24 @@ class Artifacts(BaseModel):
     deployment_name: str | None = None
     manifests: dict[str, str] = Field(default_factory=dict, description="kind -> path written.")
     run_spec: dict[str, Any] | None = Field(default=None, description="Docker SDK containers.run keyword arguments.")
+    process_spec: dict[str, Any] | None = Field(default=None, description="argv/env for the process runtime.")
+    served_model_name: str | None = None
+    host_port: int | None = None
+    endpoint: str | None = Field(default=None, description="Base URL ending in /v1.")
+    weights_dir: str | None = None
+    image: str | None = Field(default=None, description="The image actually used (after mirror rewrite).")
+    container_id: str | None = None
+    gateway_config: str | None = None
+
+
+class Attempt(BaseModel):
+    """One start of the server and how it ended."""
+
+    number: int
+    runtime: str
+    container_id: str | None = None
+    outcome: Literal["ready", "crashed", "timeout", "start_failed"]
+    exit_code: int | None = None
+    error: str | None = None
+    log_tail: str = ""
+    duration_s: float = 0.0

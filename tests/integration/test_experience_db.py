@@ -19,7 +19,8 @@ from modeldeploy.experience_store import add_lesson, list_lessons, open_database
 from modeldeploy.experience_store.db import MIGRATIONS_DIR
 from modeldeploy.experience_store.models import Base, Run
 
-TABLES = {"run", "failure_signature", "lesson", "lesson_event"}
+TABLES = {"run", "failure_signature", "lesson", "lesson_event", "deployment"}
+HEAD = "0002"
 
 
 def _url(path: Path) -> str:
@@ -32,7 +33,7 @@ def test_open_database_creates_the_parent_directory_and_all_tables(tmp_path: Pat
         assert path.is_file()
         assert TABLES <= set(inspect(db.engine).get_table_names())
         with db.engine.connect() as connection:
-            assert MigrationContext.configure(connection).get_current_revision() == "0001"
+            assert MigrationContext.configure(connection).get_current_revision() == HEAD
 
 
 def test_open_database_twice_keeps_data_and_a_single_revision(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_open_database_twice_keeps_data_and_a_single_revision(tmp_path: Path) ->
     with open_database(url) as db:
         assert [lesson.text for lesson in list_lessons(db)] == ["Use --ipc=host for NCCL."]
         with db.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
 
 
 def test_migration_matches_the_models(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from scripted_chat import ScriptedChatModel
@@ -104,7 +106,7 @@ async def test_a_verified_recipe_skips_the_llm(machine):
 
     hw = machine("a100-80gb-x4")
     db = open_database()
-    record_run(db, model_id=MODEL, hardware_fingerprint=hw.fingerprint(), framework="vllm", outcome="success",
+    record_run(db, model_id=str(Path(MODEL).resolve()), hardware_fingerprint=hw.fingerprint(), framework="vllm", outcome="success",
                image="vllm/vllm-openai:v0.8.5", config={"tensor_parallel_size": 4, "max_model_len": 65536})
     llm = ScriptedChatModel(script=[])
     state = await _run(machine, Context(chat_model=llm))

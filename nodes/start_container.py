@@ -1,0 +1,45 @@
+"""start_container: start (or find and reuse) the deployment's server, from the rendered spec."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from modeldeploy.errors import ModelDeployError
+from modeldeploy.graph.context import Context
+from modeldeploy.graph.state import DeployState
+from modeldeploy.nodes.node_support import Step, dump, fail
+from modeldeploy.schemas.run import Attempt
+from modeldeploy.tools.runtimes.ports import port_is_free
+from modeldeploy.tools.runtimes.process_runtime import runtime_for
+
+NODE = "start_container"
+
+
+async def start_container(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["wait_ready", "cleanup"]]:
+    step = Step(runtime, NODE)
+    kind = state.request.runtime
+    spec = state.artifacts.run_spec if kind == "docker" else state.artifacts.process_spec
+    name = state.artifacts.deployment_name
+    number = len(state.attempts) + 1
+    try:
+        rt = await asyncio.to_thread(runtime_for, kind)
+        existing = await asyncio.to_thread(rt.find, name)
+        if existing.status != "running" and not await asyncio.to_thread(port_is_free, state.artifacts.host_port):
+            raise ModelDeployError(f"port {state.artifacts.host_port} is taken on this host; choose another with --port")
+        server, reused = await asyncio.to_thread(rt.start, spec)
+    except ModelDeployError as exc:
+        attempt = Attempt(number=number, runtime=kind, outcome="start_failed", error=str(exc))
+        return Command(goto="cleanup", update={**fail(step, f"start {name}", str(exc)), "attempts": [dump(attempt)]})
+    # A reused server keeps the port it was started with, whatever this run rendered.
+    port = server.host_port if reused and server.host_port else state.artifacts.host_port
+    endpoint = f"http://127.0.0.1:{port}/v1"
+    artifacts = state.artifacts.model_copy(update={"container_id": server.id if kind == "docker" else None,
+                                                   "endpoint": endpoint, "host_port": port})
+    action = f"{'reused' if reused else 'started'} {kind} {name}"
+    return Command(goto="wait_ready", update={"artifacts": dump(artifacts), "status": "deploying", "audit": [step.done(
+        action, message=endpoint, id=server.id, reused=reused,
+        argv=spec.get("command") or spec.get("argv"), image=spec.get("image"))]})

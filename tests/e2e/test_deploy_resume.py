@@ -1,0 +1,102 @@
+"""Crash and resume: SIGKILL the CLI during the download and after the server started; the same command resumes.
+
+The hub is the stand-in server (huggingface.co is unreachable here) with throttled bodies so that the
+download can be interrupted; the server is the simulator run as a local process (no GPU here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hub_server import HubServer, write_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).with_name("modeldeploy"))
+TINY = ROOT / "models" / "tiny-llama"
+REPO = "acme/tiny-llama"
+SIMULATOR = f"{sys.executable} -m modeldeploy.simulator"
+
+
+def _wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def hub(tmp_path):
+    files = {p.name: p.read_bytes() for p in TINY.iterdir() if p.is_file()}
+    write_repo(tmp_path / "hub", REPO, files)
+    with HubServer(tmp_path / "hub", lfs_min_size=1) as server:
+        yield server
+
+
+def _env(home: Path, hub: HubServer, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "MODELDEPLOY_HOME": str(home), "HF_ENDPOINT": hub.url, "HF_HOME": str(home / "hf"),
+           "HF_HUB_OFFLINE": "0", **extra}
+    env.pop("HF_TOKEN", None)
+    return env
+
+
+def _deploy(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "deploy", REPO, "--runtime", "process", "--command", SIMULATOR, "--yes", "--json"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _weights_partial(home: Path) -> Path | None:
+    """The partial file of model.safetensors, once it holds some bytes."""
+    if not (home / "models").exists():
+        return None
+    return next((p for p in (home / "models").rglob("model.safetensors.*.incomplete") if p.stat().st_size > 0), None)
+
+
+def test_sigkill_during_download_then_after_start_resumes_without_a_second_server(hub, tmp_path):
+    home = tmp_path / "home"
+    hub.throttle_bytes_per_s = 100_000  # the 430 kB weights take ~4 s
+    first = _deploy(_env(home, hub))
+    partial = _wait_for(lambda: _weights_partial(home), what="a partial download of model.safetensors")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = partial.stat().st_size
+    assert kept > 0
+
+    # Second run: resume the download from the partial file, then kill it while the server is loading.
+    hub.throttle_bytes_per_s = None
+    env = _env(home, hub, MODELDEPLOY_SIM_STARTUP_S="8")
+    second = subprocess.Popen([CLI, "deploy", REPO, "--runtime", "process", "--command", SIMULATOR, "--yes", "--json",
+                               "--env", "MODELDEPLOY_SIM_STARTUP_S=8"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process_files = lambda: list((home / "deployments").glob("*/process.json")) if (home / "deployments").exists() else []
+    state_file = _wait_for(process_files, what="the server to start")[0]
+    pid = json.loads(state_file.read_text())["pid"]
+    second.send_signal(signal.SIGKILL)
+    second.wait(timeout=30)
+    ranges = [r.range for r in hub.requests if r.range and r.file == "model.safetensors"]
+    assert f"bytes={kept}-" in ranges, ranges
+
+    # Third run of the same command: the thread resumes at wait_ready and reuses the running server.
+    third = subprocess.run([CLI, "deploy", REPO, "--runtime", "process", "--command", SIMULATOR, "--yes", "--json",
+                            "--env", "MODELDEPLOY_SIM_STARTUP_S=8"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    try:
+        assert third.returncode == 0, third.stderr
+        doc = json.loads(third.stdout)
+        assert doc["status"] == "ready" and doc["resumed"] is True
+        assert json.loads(state_file.read_text())["pid"] == pid  # no second server
+        assert len(process_files()) == 1
+    finally:
+        subprocess.run([CLI, "down", doc["name"] if third.returncode == 0 else state_file.parent.name], cwd=ROOT,
+                       env=env, capture_output=True, timeout=120)
+    assert _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
+                     what="the server to stop")

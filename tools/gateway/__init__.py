@@ -1,0 +1,1 @@
+"""Publish endpoints to a gateway so that existing clients reach new models."""

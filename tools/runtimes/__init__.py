@@ -1,0 +1,1 @@
+"""Where servers run: Docker containers (primary) and local processes, behind one small contract."""
