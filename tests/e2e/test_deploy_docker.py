@@ -26,23 +26,6 @@ def run(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedPro
     return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def sim_image() -> str:
-    """The simulator image, built on the local base image, pushed to the local registry, local copy removed."""
-    import docker
-
-    base = os.environ.get("MODELDEPLOY_TEST_BASE_IMAGE")
-    registry = os.environ.get("MODELDEPLOY_TEST_REGISTRY", "127.0.0.1:5000")
-    if not base:
-        pytest.fail("MODELDEPLOY_TEST_BASE_IMAGE is unset: run scripts/ci/engine_up.sh and source its env file")
-    tag = f"{registry}/modeldeploy/simulator:e2e"
-    proc = subprocess.run([CLI, "sim", "image", "--base", base, "--tag", tag, "--push"], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    docker.from_env().images.remove(tag, force=True)  # so that deploy has to pull it from the registry
-    return tag
-
-
 def _labelled(name: str) -> list:
     import docker
 
@@ -154,6 +137,3 @@ def test_bad_input_fails_clearly_and_leaves_nothing(sim_image, registry_name, tm
     assert _labelled(doc["name"]) == []
 
 
-@pytest.fixture(scope="session")
-def registry_name() -> str:
-    return os.environ.get("MODELDEPLOY_TEST_REGISTRY", "127.0.0.1:5000")

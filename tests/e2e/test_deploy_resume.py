@@ -54,6 +54,35 @@ def _deploy(env: dict[str, str]) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def test_sigkill_after_the_container_started_resumes_with_the_same_container(sim_image, tmp_path):
+    """The docker runtime: a re-run of the killed command finds its container by name and label."""
+    import docker
+
+    home = tmp_path / "home"
+    args = [CLI, "deploy", str(TINY), "--image", sim_image, "--yes", "--json", "--env", "MODELDEPLOY_SIM_STARTUP_S=8"]
+    env = {**os.environ, "MODELDEPLOY_HOME": str(home)}
+    client = docker.from_env()
+    labelled = lambda: client.containers.list(all=True, filters={"label": "modeldeploy.managed=true",
+                                                                 "name": "md-tiny-llama"})
+    before = {c.id for c in labelled()}
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    container = _wait_for(lambda: next((c for c in labelled() if c.id not in before), None), what="the container")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        assert second.returncode == 0, second.stderr
+        doc = json.loads(second.stdout)
+        audit = [f"{a['node']}:{a['outcome']}" for a in json.loads(second.stdout).get("attempts", [])]
+        assert doc["status"] == "ready" and doc["container_id"] == container.id, (doc, audit)
+        assert doc["resumed"] is True, (doc["thread_id"], first.stderr.read()[-2000:] if first.stderr else "")
+        assert [c.id for c in labelled() if c.id not in before] == [container.id]
+    finally:
+        subprocess.run([CLI, "down", container.labels["modeldeploy.deployment"]], cwd=ROOT, env=env,
+                       capture_output=True, timeout=120)
+    assert [c for c in labelled() if c.id not in before] == []
+
+
 def _weights_partial(home: Path) -> Path | None:
     """The partial file of model.safetensors, once it holds some bytes."""
     if not (home / "models").exists():

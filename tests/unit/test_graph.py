@@ -73,3 +73,4 @@ async def test_nodes_make_no_blocking_calls_on_the_event_loop(machine, tmp_path)
     finally:
         blocker.deactivate()
     assert state["decision"]["decided_by"] == "rules"
+

@@ -1,0 +1,28 @@
+"""The deploy path runs under blockbuster (what `langgraph dev` enforces): no blocking call on the event loop."""
+
+from __future__ import annotations
+
+from modeldeploy.graph import Context, graph
+
+
+async def test_the_deploy_path_makes_no_blocking_calls_either(tmp_path):
+    """Deploy the tiny model (process runtime, simulator server) under blockbuster, then remove it."""
+    import sys
+
+    from blockbuster import BlockBuster
+
+    from modeldeploy.tools.runtimes.process_runtime import ProcessRuntime
+
+    inputs = {"request": {"model": "models/tiny-llama", "runtime": "process", "action": "deploy", "approve": True,
+                          "command": [sys.executable, "-m", "modeldeploy.simulator"]}}
+    blocker = BlockBuster()
+    blocker.activate()
+    try:
+        state = await graph.ainvoke(inputs, context=Context(poll_interval_s=0.1))
+    finally:
+        blocker.deactivate()
+        name = (state.get("artifacts") or {}).get("deployment_name") if "state" in locals() else None
+        if name:
+            ProcessRuntime().remove(name)
+    assert state["status"] == "ready", state.get("error")
+    assert [a["node"] for a in state["audit"]][-3:] == ["approve", "register", "record_experience"]
