@@ -52,6 +52,7 @@ def deploy_document(outcome: Any) -> dict[str, Any]:
         "image": a.get("image"),
         "decided_by": d.get("decided_by"),
         "attempts": v.get("attempts", []),
+        "repairs": v.get("repairs", []),
         "smoke_test": smoke,
         "approval": v.get("approval") or (outcome.interrupts[0] if outcome.interrupts else None),
         "gateway_config": a.get("gateway_config"),
@@ -113,6 +114,8 @@ def deploy(
     python_env: Annotated[str | None, typer.Option(help="process runtime: environment whose bin/ has the server.")] = None,
     command: Annotated[str | None, typer.Option(help="process runtime: server command prefix, e.g. 'python -m modeldeploy.simulator'.")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="Extra server environment, KEY=VALUE (repeatable).")] = None,
+    virtual_gpus: Annotated[bool, typer.Option("--virtual-gpus", help="The --hardware GPUs are played by the simulator: no device requests.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Approve running the model's own code up front.")] = False,
     startup_timeout: Annotated[float | None, typer.Option(min=1, help="Seconds to wait for readiness (default grows with size).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")] = False,
 ) -> None:
@@ -148,6 +151,7 @@ def deploy(
         model=model, framework=framework, image=image, deployment_name=name, port=port, approve=yes, runtime=runtime,
         hardware=load_hardware_file(hardware) if hardware else None, max_model_len=max_model_len, max_gpus=max_gpus,
         served_model_name=served_model_name, python_env=python_env, command=argv, action="deploy", env=extra_env,
+        virtual_gpus=virtual_gpus, trust_remote_code_approved=trust_remote_code,
     )
     payload = request.model_dump(mode="json")
     context = Context(startup_timeout_s=startup_timeout)

@@ -89,11 +89,15 @@ def plan(
 def _register_subcommands() -> None:
     from modeldeploy.cli.deploy import register_commands
     from modeldeploy.cli.experience import app as experience_app
+    from modeldeploy.cli.diagnose import diagnose_command
+    from modeldeploy.cli.logs import app as logs_app
     from modeldeploy.cli.sim import app as sim_app
 
     register_commands(app)
+    app.command("diagnose")(diagnose_command)
     app.add_typer(experience_app, name="experience")
     app.add_typer(sim_app, name="sim")
+    app.add_typer(logs_app, name="logs")
 
 
 _register_subcommands()

@@ -76,7 +76,10 @@ async def _run(inputs: Any, context: Context, thread_id: str, progress: NodeProg
                 run_it = False  # waiting for approval: report the pending question again
         config = {"configurable": {"thread_id": thread_id}}
         with progress:
-            stream = graph.astream(inputs, config=config, context=context, stream_mode=["custom", "values"]) if run_it else _nothing()
+            # durability="sync": each step's checkpoint is on disk before the next step starts, so a SIGKILL
+            # at any point leaves a thread the same command can resume.
+            stream = graph.astream(inputs, config=config, context=context, stream_mode=["custom", "values"],
+                                   durability="sync") if run_it else _nothing()
             async for mode, chunk in stream:
                 if mode == "custom":
                     progress.handle(chunk)

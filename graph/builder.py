@@ -5,9 +5,11 @@
         -> download_weights -> pull_image -> start_container -> wait_ready -> smoke_test
         -> approve (interrupt) -> register -> record_experience -> END
 
-plan_resources ends the run when nothing fits; every deploy step that can fail
-routes to cleanup (remove what the deployment created) -> record_experience.
-`*` calls an LLM when one is configured.
+plan_resources ends the run when nothing fits. A server that crashes, never gets
+ready or fails its smoke test goes to diagnose_failure*, which loops back to
+render_manifest with a fix (bounded attempts) or gives up; every failure ends in
+cleanup (remove what the deployment created) -> record_experience.
+`*` calls an LLM when one is configured and the rules cannot decide.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modeldeploy.graph.state import DeployInput, DeployState
 from modeldeploy.nodes.approve import approve
 from modeldeploy.nodes.choose_framework import choose_framework
 from modeldeploy.nodes.cleanup import cleanup
+from modeldeploy.nodes.diagnose_failure import diagnose_failure
 from modeldeploy.nodes.download_weights import download_weights
 from modeldeploy.nodes.inspect_model import inspect_model
 from modeldeploy.nodes.plan_resources import plan_resources
@@ -37,7 +40,8 @@ def make_builder() -> StateGraph:
     """A fresh, uncompiled builder (tests and host apps compile it with their own checkpointer)."""
     builder = StateGraph(DeployState, context_schema=Context, input_schema=DeployInput)
     for node in (probe_hardware, inspect_model, plan_resources, choose_framework, render_manifest, download_weights,
-                 pull_image, start_container, wait_ready, smoke_test, approve, register, cleanup, record_experience):
+                 pull_image, start_container, wait_ready, smoke_test, diagnose_failure, approve, register, cleanup,
+                 record_experience):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "probe_hardware")
     builder.add_edge("probe_hardware", "inspect_model")

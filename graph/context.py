@@ -42,6 +42,7 @@ class Context:
         default_factory=lambda: _env("MODELDEPLOY_GATEWAY_CONFIG"),
         metadata={"description": "LiteLLM proxy config to upsert endpoints into (default: $MODELDEPLOY_HOME/litellm_config.yaml)."},
     )
+    max_attempts: int = field(default=3, metadata={"description": "Server starts per deployment before giving up."})
     probe_engine: bool = field(default=True, metadata={"description": "Ask the Docker engine for its facts."})
     use_experience: bool = field(default=True, metadata={"description": "Retrieve lessons and verified recipes."})
     chat_model: Any = field(

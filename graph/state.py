@@ -16,7 +16,7 @@ from modeldeploy.schemas.decision import Decision
 from modeldeploy.schemas.hardware import HardwareFacts
 from modeldeploy.schemas.model import ModelFacts
 from modeldeploy.schemas.plan import Plan
-from modeldeploy.schemas.run import Artifacts, Attempt, AuditEntry, DeployRequest, LlmUsage
+from modeldeploy.schemas.run import Artifacts, Attempt, AuditEntry, DeployRequest, LlmUsage, Repair
 
 
 class DeployInput(BaseModel):
@@ -42,6 +42,10 @@ class DeployState(BaseModel):
     """Manifests, run spec, and later containers and endpoints."""
     attempts: Annotated[list[Attempt], operator.add] = Field(default_factory=list)
     """Each start of the server: outcome, exit code, log tail."""
+    repairs: Annotated[list[Repair], operator.add] = Field(default_factory=list)
+    """Each diagnosis of a failed attempt: category, signature, fix applied or the action a person must take."""
+    lessons_applied: Annotated[list[int], operator.add] = Field(default_factory=list)
+    """Experience-library lessons this run acted on (strengthened on success, weakened on failure)."""
     smoke: dict[str, Any] | None = None
     """The smoke test result (chat/completion, streaming and not, usage) and the stack it ran on."""
     approval: dict[str, Any] | None = None

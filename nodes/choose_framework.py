@@ -26,6 +26,7 @@ from modeldeploy.tools.llm.structured import ask_structured
 from modeldeploy.tools.llm.tokens import estimate_tokens
 from modeldeploy.tools.planning.decide import (FrameworkChoice, decision_from, fp8_kv_ok, rules_decision, slots_for,
                                                validate_choice)
+from modeldeploy.tools.planning.repair import FIXABLE_SLOTS
 
 NODE = "choose_framework"
 
@@ -52,16 +53,26 @@ def _experience(state: DeployState, ctx: Context) -> tuple[dict | None, list[Any
 
 
 def _from_recipe(recipe: dict, plan: Plan) -> Decision | None:
-    """The recipe's framework/TP as a feasible candidate with its max_model_len, if it still fits."""
+    """The recipe's framework/TP as a feasible candidate, with the slot values that worked, if they still fit."""
     config = recipe.get("config") or {}
     for cand in plan.candidates:
         if cand.framework == recipe.get("framework") and cand.tensor_parallel_size == config.get("tensor_parallel_size", 1):
             length = min(int(config.get("max_model_len") or cand.max_model_len), cand.max_model_len_limit)
+            proven = {k: config[k] for k in FIXABLE_SLOTS if k in config and k not in ("max_model_len", "tensor_parallel_size")}
+            slots = slots_for(cand, length).model_copy(update=proven)
             return decision_from(cand, "experience",
                                  f"experience: run {recipe.get('run_id')} served this model on this hardware with "
-                                 f"{cand.framework} TP={cand.tensor_parallel_size}, max_model_len {length}",
-                                 slots_for(cand, length))
+                                 f"{cand.framework} TP={cand.tensor_parallel_size}, {slots.dtype}, max_model_len {length}",
+                                 slots)
     return None
+
+
+def _lessons_of_run(ctx: Context, run_id: int) -> list[int]:
+    """Lessons whose evidence is the recipe's run: following the recipe applies them."""
+    from modeldeploy.experience_store import list_lessons, open_database
+
+    return [lesson.id for lesson in list_lessons(open_database(ctx.database_url))
+            if run_id in (lesson.evidence_run_ids or []) and lesson.status != "retired"]
 
 
 def _candidate_lines(state: DeployState) -> str:
@@ -140,8 +151,10 @@ async def choose_framework(state: DeployState, runtime: Runtime[Context]) -> dic
     recipe, lessons, exp_error = (await asyncio.to_thread(_experience, state, ctx)) if ctx.use_experience else (None, [], None)
     lesson_ids = [lesson.id for lesson in lessons]
     if recipe and (decision := _from_recipe(recipe, plan)):
-        return {"decision": dump(decision.model_copy(update={"lessons_used": lesson_ids})),
-                "audit": [step.done("verified recipe", recipe_run=recipe.get("run_id"))]}
+        applied = await asyncio.to_thread(_lessons_of_run, ctx, recipe["run_id"])
+        return {"decision": dump(decision.model_copy(update={"lessons_used": lesson_ids + applied})),
+                "lessons_applied": applied,
+                "audit": [step.done("verified recipe", recipe_run=recipe.get("run_id"), lessons_applied=applied)]}
 
     # 3. The LLM fills the template, validated; 4. otherwise the rules.
     llm = ctx.chat_model or make_chat_model(ctx.llm_model, ctx.llm_base_url)

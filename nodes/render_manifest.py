@@ -33,6 +33,21 @@ def weights_host_path(state: DeployState) -> str:
     return str(settings.home_dir() / "models" / source.repo_id.replace("/", "--"))
 
 
+def virtual_gpu_env(state: DeployState) -> dict[str, str]:
+    """For virtual GPUs, tell the simulator which GPU it plays and which CUDA its image was built with."""
+    hw, decision = state.hardware, state.decision
+    if not (state.request.virtual_gpus and hw.gpus):
+        return {}
+    gpu = hw.gpus[0]
+    env = {"MODELDEPLOY_SIM_GPU": json.dumps({
+        "name": gpu.name, "memory_total_mib": gpu.memory_total_mib, "compute_capability": gpu.compute_capability,
+        "count": max(decision.slots.gpus, 1), "cuda_driver_version": hw.cuda_driver_version})}
+    candidate = next((c for c in state.plan.candidates if c.image == decision.image), None)
+    if candidate and candidate.image_cuda:
+        env["MODELDEPLOY_SIM_IMAGE_CUDA"] = candidate.image_cuda
+    return env
+
+
 def startup_minutes(weight_bytes: int | None) -> int:
     """Time to allow for loading: 10 minutes plus one per 2 GiB of weights."""
     return 10 + math.ceil((weight_bytes or 0) / (2 * 1024**3))
@@ -68,11 +83,12 @@ async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict
         raise UserInputError(f"invalid image reference {image!r}")
     image = rewrite(image, mirrors_from_env()) if image else image
     args = render_args(spec, decision, LaunchValues(model_path=mount, served_model_name=served, port=spec.port))
-    env = {**render_env(spec, decision), **request.env}
+    env = {**render_env(spec, decision), **virtual_gpu_env(state), **request.env}
     labels = {"deployment": name, "framework": decision.framework, "model": model.source.ref[:200], "managed": "true"}
     run_spec = docker_run_spec(name=name, image=image, entrypoint=spec.launch.entrypoint, args=args, env=env,
                                container_port=spec.port, host_port=port, weights_host_path=host_path,
-                               weights_mount=mount, gpus=decision.slots.gpus, labels=labels)
+                               weights_mount=mount, gpus=0 if request.virtual_gpus else decision.slots.gpus,
+                               labels=labels, ipc_host=decision.slots.ipc_host)
     process_spec = None
     if request.runtime == "process":
         command = request.command or resolve_command(spec.launch.process_command, request.python_env)

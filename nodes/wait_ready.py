@@ -33,7 +33,7 @@ def startup_timeout_s(state: DeployState, ctx: Context) -> float:
     return ctx.startup_timeout_s or startup_minutes(state.model.weight_bytes) * 60.0
 
 
-async def wait_ready(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["smoke_test", "cleanup"]]:
+async def wait_ready(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["smoke_test", "diagnose_failure"]]:
     step = Step(runtime, NODE)
     ctx = runtime.context or Context()
     name, base = state.artifacts.deployment_name, state.artifacts.endpoint
@@ -65,9 +65,9 @@ async def wait_ready(state: DeployState, runtime: Runtime[Context]) -> Command[L
     log_tail = "" if outcome == "ready" else await asyncio.to_thread(rt.logs, name, LOG_TAIL_LINES)
     attempt = Attempt(number=len(state.attempts) + 1, runtime=state.request.runtime, container_id=state.artifacts.container_id,
                       outcome=outcome, exit_code=exit_code, error=error, log_tail=log_tail,
-                      duration_s=round(time.monotonic() - started, 2))
+                      duration_s=round(time.monotonic() - started, 2), slots=state.decision.slots.model_dump(mode="json"))
     if outcome == "ready":
         return Command(goto="smoke_test", update={"attempts": [dump(attempt)], "audit": [step.done(
             "ready", message=f"{served} at {base}", seconds=attempt.duration_s)]})
-    return Command(goto="cleanup", update={"attempts": [dump(attempt)], "error": error, "status": "failed",
+    return Command(goto="diagnose_failure", update={"attempts": [dump(attempt)], "error": error,
                                            "audit": [step.done("not ready", "failed", error, exit_code=exit_code)]})

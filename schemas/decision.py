@@ -23,6 +23,7 @@ class LaunchSlots(BaseModel):
     kv_cache_space_gib: int | None = Field(default=None, description="CPU KV cache size (vLLM CPU build).")
     trust_remote_code: bool = False
     enforce_eager: bool = False
+    ipc_host: bool = Field(default=False, description="Share the host IPC namespace (/dev/shm) for NCCL with TP > 1.")
     max_num_seqs: int | None = None
     extra_flags: list[str] = Field(default_factory=list, description="From the framework's allow-list only.")
 

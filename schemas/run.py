@@ -31,6 +31,9 @@ class DeployRequest(BaseModel):
     python_env: str | None = Field(default=None, description="process runtime: the environment whose bin/ has the server.")
     command: list[str] | None = Field(default=None, description="process runtime: server argv prefix instead of the framework's.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the server (names A-Z0-9_).")
+    virtual_gpus: bool = Field(default=False, description="The hardware's GPUs are virtual (the simulator): no device "
+                                                          "requests; the simulator is told the GPU it plays.")
+    trust_remote_code_approved: bool = Field(default=False, description="A person approved running the model's own code.")
 
     @field_validator("env")
     @classmethod
@@ -75,6 +78,7 @@ class Artifacts(BaseModel):
     endpoint: str | None = Field(default=None, description="Base URL ending in /v1.")
     weights_dir: str | None = None
     image: str | None = Field(default=None, description="The image actually used (after mirror rewrite).")
+    framework_version: str | None = Field(default=None, description="The version the running server reports.")
     container_id: str | None = None
     gateway_config: str | None = None
 
@@ -85,8 +89,25 @@ class Attempt(BaseModel):
     number: int
     runtime: str
     container_id: str | None = None
-    outcome: Literal["ready", "crashed", "timeout", "start_failed"]
+    outcome: Literal["ready", "crashed", "timeout", "start_failed", "smoke_failed"]
     exit_code: int | None = None
     error: str | None = None
     log_tail: str = ""
     duration_s: float = 0.0
+    slots: dict[str, Any] | None = Field(default=None, description="The launch slots this attempt used.")
+
+
+class Repair(BaseModel):
+    """What diagnose_failure concluded about one failed attempt, and the fix it applied (if any)."""
+
+    attempt: int
+    category: str
+    signature: str | None = None
+    signature_hash: str | None = None
+    fatal: str | None = None
+    fix: dict[str, Any] | None = None
+    action_for_human: str | None = None
+    decided_by: Literal["rules", "experience", "llm"] = "rules"
+    reason: str = ""
+    lesson_id: int | None = None
+    digest_tokens: int = 0

@@ -97,6 +97,18 @@ async def _request(client: httpx.AsyncClient, base: str, name: str, path: str, b
                      error=f"{exc.__class__.__name__}: {str(exc)[:160]}")
 
 
+async def server_version(base: str) -> str | None:
+    """The version the server reports at /version (vLLM, SGLang), or None."""
+    root = base[: -len("/v1")] if base.endswith("/v1") else base
+    try:
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{root}/version", timeout=5)
+        version = r.json().get("version") if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return str(version)[:64] if version else None
+
+
 async def smoke_test(base: str, model: str, max_tokens: int = 16) -> SmokeResult:
     """Chat and completion, streaming and not; usage must be present in each."""
     chat = {"model": model, "messages": [{"role": "user", "content": "What is 2 plus 3?"}], "max_tokens": max_tokens}

@@ -9,7 +9,7 @@ LABEL_PREFIX = "modeldeploy."
 
 def docker_run_spec(*, name: str, image: str, entrypoint: list[str] | None, args: list[str], env: dict[str, str],
                     container_port: int, host_port: int, weights_host_path: str, weights_mount: str, gpus: int,
-                    labels: dict[str, str]) -> dict[str, Any]:
+                    labels: dict[str, str], ipc_host: bool | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "image": image,
         "name": name,
@@ -25,9 +25,9 @@ def docker_run_spec(*, name: str, image: str, entrypoint: list[str] | None, args
         spec["entrypoint"] = entrypoint
     if gpus:
         spec["device_requests"] = [{"driver": "nvidia", "count": gpus, "capabilities": [["gpu"]]}]
-        # NCCL needs more than Docker's 64 MB /dev/shm with several GPUs; one GPU still uses shm for its workers
-        if gpus > 1:
-            spec["ipc_mode"] = "host"
-        else:
-            spec["shm_size"] = "2g"
+    # NCCL needs more than Docker's 64 MB /dev/shm with several GPUs; one GPU still uses shm for its workers
+    if ipc_host if ipc_host is not None else gpus > 1:
+        spec["ipc_mode"] = "host"
+    elif gpus:
+        spec["shm_size"] = "2g"
     return spec

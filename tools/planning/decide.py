@@ -56,6 +56,7 @@ def slots_for(candidate: Candidate, max_model_len: int | None = None) -> LaunchS
         kv_cache_dtype=candidate.kv_cache_dtype,
         kv_cache_space_gib=kv_space,
         trust_remote_code=candidate.trust_remote_code,
+        ipc_host=candidate.gpus > 1,
         max_num_seqs=spec.memory.max_num_seqs if candidate.framework == "llama.cpp" else None,
     )
 

@@ -67,9 +67,11 @@ def _choose_dtype(spec: FrameworkSpec, model: ModelFacts, hw: HardwareFacts, cat
     native = str(model.torch_dtype or "bfloat16")
     if not hw.gpus:
         flags = set(hw.cpu.flags)
-        if native in ("bfloat16", "float32") and flags & {"avx512_bf16", "amx_bf16"} and spec.name == "vllm":
+        if native == "bfloat16" and flags & {"avx512_bf16", "amx_bf16"} and spec.name == "vllm":
             return "bfloat16", ["CPU has avx512_bf16/amx: bfloat16"], None
-        return "float32", ["CPU without bf16 instructions: float32"], None
+        if native == "bfloat16":
+            return "float32", ["CPU without bf16 instructions: float32"], None
+        return "float32", [f"checkpoint is {native}: served in float32 on the CPU (numerics as trained)"], None
     cc = _cc(hw)
     if native == "float16":
         if refuses_fp16:

@@ -1,0 +1,56 @@
+"""diagnose_failure's LLM path: an error no rule knows goes to the (scripted: no provider here) LLM.
+
+The "server" is a real local process that prints an unknown error and exits; the fix the LLM
+fills in is validated and applied, the attempts stay bounded, and the prompt stays small.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from scripted_chat import ScriptedChatModel
+
+from modeldeploy.graph import Context, graph
+
+CRASHER = [sys.executable, "-c", "import sys; print('INFO starting'); print('WidgetError: flux capacitor misaligned'); "
+           "sys.exit(3)"]
+
+
+def _inputs(**extra):
+    return {"request": {"model": "models/tiny-llama", "runtime": "process", "action": "deploy", "approve": True,
+                        "command": CRASHER, **extra}}
+
+
+async def test_unknown_failure_goes_to_the_llm_and_attempts_are_bounded():
+    answers = [{"category": "other", "fix": {"enforce_eager": True}, "rationale": "try eager mode"},
+               {"category": "other", "fix": {"max_num_seqs": 8}, "rationale": "fewer sequences"},
+               {"category": "other", "fix": {"max_num_seqs": 4}, "rationale": "never reached"}]
+    llm = ScriptedChatModel(script={"FixChoice": list(answers)}, usage={"input": 700, "output": 30})
+    state = await graph.ainvoke(_inputs(), context=Context(chat_model=llm, poll_interval_s=0.05, use_experience=False))
+    assert state["status"] == "failed"
+    assert [a["outcome"] for a in state["attempts"]] == ["crashed", "crashed", "crashed"]
+    repairs = state["repairs"]
+    assert [r["decided_by"] for r in repairs[:2]] == ["llm", "llm"]
+    assert repairs[0]["fix"] == {"enforce_eager": True} and repairs[0]["fatal"] == "WidgetError: flux capacitor misaligned"
+    assert state["attempts"][1]["slots"]["enforce_eager"] is True
+    assert "still failing after 3 attempts" in state["error"]
+    llm_usage = [u for u in state["usage"] if u["node"] == "diagnose_failure"]
+    assert len(llm_usage) == 3 and all(u["prompt_tokens"] == 700 for u in llm_usage)
+    prompt = next(p[-1].content for p in llm.prompts if "WidgetError" in p[-1].content)
+    assert "WidgetError: flux capacitor misaligned" in prompt and len(prompt) / 4 < 1500
+
+
+async def test_an_llm_fix_outside_the_plan_is_refused_and_a_person_is_asked():
+    llm = ScriptedChatModel(script={"FixChoice": [{"category": "oom_or_kv_cache", "fix": {"tensor_parallel_size": 8},
+                                                   "rationale": "more GPUs"}]})
+    state = await graph.ainvoke(_inputs(), context=Context(chat_model=llm, poll_interval_s=0.05, use_experience=False))
+    assert state["status"] == "failed" and len(state["attempts"]) == 1
+    assert "tensor_parallel_size 8 is not feasible" in state["repairs"][0]["action_for_human"]
+
+
+async def test_without_an_llm_an_unknown_failure_ends_with_a_human_action():
+    state = await graph.ainvoke(_inputs(), context=Context(poll_interval_s=0.05, use_experience=False))
+    assert state["status"] == "failed" and len(state["attempts"]) == 1
+    (repair,) = state["repairs"]
+    assert repair["category"] == "other" and repair["fix"] is None and repair["action_for_human"]
+    assert state["usage"] == []
