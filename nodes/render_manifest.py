@@ -68,7 +68,8 @@ async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict
     ctx = runtime.context or Context()
     decision, model, request = state.decision, state.model, state.request
     spec = load_catalog().get(decision.framework)
-    name = request.deployment_name or deployment_name(
+    # a repair re-renders: the deployment keeps its name (and so its labels, registry row and gateway entry)
+    name = request.deployment_name or state.artifacts.deployment_name or deployment_name(
         model.name, decision.framework, f"{model.source.ref}|{decision.framework}|{decision.slots.tensor_parallel_size}")
     host_path = weights_host_path(state)
     mount = container_model_path(host_path, name, model.source.kind == "gguf_file")

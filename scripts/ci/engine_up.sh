@@ -92,12 +92,13 @@ elif docker_answers >/dev/null 2>&1; then
 else
   rm -f "$DOCKERD_PID"      # stale: dockerd refuses to start over a pidfile naming a live PID
   mkdir -p "${STATE}/docker"
-  setsid dockerd \
+  # from / so that the daemon does not keep the checkout it was started from in use
+  (cd / && exec setsid dockerd \
     --data-root "${STATE}/docker" \
     --storage-driver overlay2 \
     --pidfile "$DOCKERD_PID" \
     --host "unix://${DOCKER_SOCK}" \
-    </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
+    </dev/null >>"$DOCKERD_LOG" 2>&1 9>&-) &
   # dockerd writes its own pidfile (and refuses to start when it names a live PID, its own
   # included): do not write it for it; $! is dockerd's PID (setsid execs in a script).
   pid=$!
@@ -141,7 +142,7 @@ elif registry_answers 2>/dev/null; then
 else
   rm -f "$REGISTRY_PID"
   mkdir -p "${STATE}/registry"
-  setsid docker-registry serve "$REGISTRY_CONF" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
+  (cd / && exec setsid docker-registry serve "$REGISTRY_CONF" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&-) &
   echo $! >"$REGISTRY_PID"
   wait_for "$WAIT_REGISTRY_S" "$REGISTRY_LOG" "$!" docker-registry registry_answers
   log "registry: started on ${REGISTRY}, pid $(cat "$REGISTRY_PID") ($(since "$t") s)"

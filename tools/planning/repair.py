@@ -61,7 +61,7 @@ def changes_of(choice: FixChoice) -> dict[str, Any] | None:
 def apply_fix(decision: Decision, fix: dict[str, Any], plan: Plan, hw: HardwareFacts) -> tuple[Decision | None, str | None]:
     """(the repaired decision, None) or (None, why the fix does not fit the plan)."""
     if fix.get("model_variant"):
-        return None, f"a {fix['model_variant']} variant of the model is needed: deploy that checkpoint instead"
+        return None, f"a quantized ({str(fix['model_variant']).upper()}) variant of the model is needed: deploy that checkpoint instead"
     unknown = set(fix) - set(FIXABLE_SLOTS) - set(RUN_ACTIONS) - {"framework", "image", "gpus"}
     if unknown:
         return None, f"cannot apply {sorted(unknown)}"
