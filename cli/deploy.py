@@ -157,12 +157,20 @@ def deploy(
     context = Context(startup_timeout_s=startup_timeout)
     thread_id = thread_for(payload)
     outcome = run_graph({"request": payload}, context, show_progress=not as_json, thread_id=thread_id, resume_pending=True)
-    if outcome.interrupts:
-        answer = {"approved": True, "by": "--yes"} if yes else _ask(outcome.interrupts[0])
-        if answer is not None:
-            from langgraph.types import Command
+    for _ in range(3):  # a trust_remote_code question may come before the registration one
+        if not outcome.interrupts:
+            break
+        pending = outcome.interrupts[0]
+        # --yes approves registration only: running the model's own code needs --trust-remote-code or a person
+        if yes and pending.get("kind") != "trust_remote_code":
+            answer = {"approved": True, "by": "--yes"}
+        else:
+            answer = _ask(pending)
+        if answer is None:
+            break
+        from langgraph.types import Command
 
-            outcome = run_graph(Command(resume=answer), context, show_progress=not as_json, thread_id=outcome.thread_id)
+        outcome = run_graph(Command(resume=answer), context, show_progress=not as_json, thread_id=outcome.thread_id)
     _finish(outcome, as_json)
 
 

@@ -22,6 +22,7 @@ def approval_request(state: DeployState) -> dict[str, Any]:
     """What the person sees: the plan in one paragraph and the smoke results."""
     d, a = state.decision, state.artifacts
     return {
+        "kind": "register",
         "question": f"Register {a.deployment_name} ({a.served_model_name}) at {a.endpoint}?",
         "deployment": a.deployment_name,
         "endpoint": a.endpoint,

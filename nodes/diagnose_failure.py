@@ -147,7 +147,7 @@ async def diagnose_failure(state: DeployState, runtime: Runtime[Context]) -> Com
 
     # 5. Running the model's own code needs a person, unless approved up front.
     if repair.fix.get("trust_remote_code") and not state.request.trust_remote_code_approved:
-        answer = interrupt({"question": "The model ships its own code: allow --trust-remote-code?",
+        answer = interrupt({"kind": "trust_remote_code", "question": "The model ships its own code: allow --trust-remote-code?",
                             "fatal": fatal, "deployment": state.artifacts.deployment_name,
                             "resume_with": {"approved": True, "by": "name"}})
         if not (isinstance(answer, dict) and answer.get("approved") is True):

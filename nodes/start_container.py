@@ -6,7 +6,7 @@ import asyncio
 from typing import Literal
 
 from langgraph.runtime import Runtime
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
 from modeldeploy.errors import ModelDeployError
 from modeldeploy.graph.context import Context
@@ -20,6 +20,16 @@ NODE = "start_container"
 
 
 async def start_container(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["wait_ready", "cleanup"]]:
+    """Start the server; a model that needs trust_remote_code waits for a person first."""
+    # The model's own code runs in the server only with a person's yes (asked before anything starts).
+    if state.decision.slots.trust_remote_code and not state.request.trust_remote_code_approved:
+        answer = interrupt({"kind": "trust_remote_code", "deployment": state.artifacts.deployment_name,
+                            "question": f"{state.model.name} ships its own code (auto_map): allow --trust-remote-code?",
+                            "resume_with": {"approved": True, "by": "name"}})
+        if not (isinstance(answer, dict) and answer.get("approved") is True):
+            step = Step(runtime, NODE)
+            return Command(goto="cleanup", update={**fail(step, "trust_remote_code refused", "trust_remote_code was not approved"),
+                                                   "status": "rejected"})
     step = Step(runtime, NODE)
     kind = state.request.runtime
     spec = state.artifacts.run_spec if kind == "docker" else state.artifacts.process_spec

@@ -69,3 +69,24 @@ def test_a_python_env_without_the_server_is_a_clear_error(tmp_path):
                home=tmp_path / "home")
     assert proc.returncode == 1
     assert "does not exist" in json.loads(proc.stdout)["reasons"][0] if proc.stdout else "does not exist" in proc.stderr
+
+
+def test_custom_code_waits_for_a_person_and_yes_alone_does_not_approve_it(tmp_path):
+    home = tmp_path / "home"
+    model = ROOT / "tests" / "fixtures" / "models" / "internlm2_5-7b-chat"  # auto_map, not a native model type
+    hw = ROOT / "tests" / "fixtures" / "machines" / "a100-80gb-x1.json"
+    args = ["deploy", str(model), "--runtime", "process", "--command", SIMULATOR, "--hardware", str(hw), "--yes", "--json"]
+    waiting = run(*args, home=home)
+    assert waiting.returncode == 4, waiting.stderr
+    doc = json.loads(waiting.stdout)
+    assert doc["status"] == "awaiting_approval" and doc["approval"]["kind"] == "trust_remote_code"
+    assert not (home / "deployments").exists() or not list((home / "deployments").glob("*/process.json"))
+    refused = run("approve", doc["thread_id"], "--reject", "--json", home=home)
+    assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "rejected"
+    approved = run(*args, "--trust-remote-code", home=home)
+    try:
+        assert approved.returncode == 0, approved.stderr
+        assert "--trust-remote-code" in json.loads((home / "deployments" / json.loads(approved.stdout)["name"]
+                                                    / "process.json").read_text())["argv"]
+    finally:
+        run("down", json.loads(approved.stdout)["name"], home=home)
