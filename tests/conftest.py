@@ -41,3 +41,19 @@ def model_facts():
     from modeldeploy.tools.model_inspect.inspect import inspect_model
 
     return lambda name: inspect_model(str(MODELS / name))
+
+
+@pytest.fixture
+def qwen_yarn(tmp_path: Path):
+    """Qwen2.5-7B(-AWQ) with the model card's YaRN rope scaling: 131072 tokens of derived context."""
+    import json
+
+    def make(variant: str) -> str:
+        cfg = json.loads((MODELS / variant / "config.json").read_text())
+        cfg["rope_scaling"] = {"factor": 4.0, "original_max_position_embeddings": 32768, "type": "yarn"}
+        out = tmp_path / f"{variant}-yarn"
+        out.mkdir()
+        (out / "config.json").write_text(json.dumps(cfg))
+        return str(out)
+
+    return make

@@ -24,14 +24,12 @@ import pytest
 from modeldeploy.schemas.decision import LaunchSlots
 from modeldeploy.tools.diagnosis.rules import diagnose
 
+from virtual_gpus import T4, L4, A100X4
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "fixtures" / "models"
 LLAMA = str(MODELS / "llama-3.1-8b-instruct")
 TINY = ROOT / "models" / "tiny-llama"
-T4 = {"name": "Tesla T4", "memory_total_mib": 15360, "compute_capability": "7.5", "count": 1, "cuda_driver_version": "12.2"}
-L4 = {"name": "NVIDIA L4", "memory_total_mib": 23034, "compute_capability": "8.9", "count": 1, "cuda_driver_version": "12.2"}
-A100X4 = {"name": "NVIDIA A100-SXM4-80GB", "memory_total_mib": 81920, "compute_capability": "8.0", "count": 4,
-          "cuda_driver_version": "12.4"}
 TINY_GPU = {"name": "NVIDIA T400", "memory_total_mib": 256, "compute_capability": "7.5", "count": 1,
             "cuda_driver_version": "12.4"}
 

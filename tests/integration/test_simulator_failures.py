@@ -17,16 +17,12 @@ import httpx
 import pytest
 from gguf_factory import write_tiny_gguf
 
+from virtual_gpus import T4, L4, A4000, A100X4
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "fixtures" / "models"
 TINY = ROOT / "models" / "tiny-llama"
 
-T4 = {"name": "Tesla T4", "memory_total_mib": 15360, "compute_capability": "7.5", "count": 1, "cuda_driver_version": "12.2"}
-L4 = {"name": "NVIDIA L4", "memory_total_mib": 23034, "compute_capability": "8.9", "count": 1, "cuda_driver_version": "12.2"}
-A4000 = {"name": "NVIDIA RTX A4000", "memory_total_mib": 16376, "compute_capability": "8.6", "count": 1,
-         "cuda_driver_version": "12.4"}
-A100X4 = {"name": "NVIDIA A100-SXM4-80GB", "memory_total_mib": 81920, "compute_capability": "8.0", "count": 4,
-          "cuda_driver_version": "12.4"}
 FIRST_LINE = {"vllm": "vLLM API server version 0.11.0", "sglang": "server_args=ServerArgs(",
               "tgi": "text_generation_launcher: Args {", "llama.cpp": "main: loading model"}
 TAIL_LINES = 80
@@ -52,17 +48,6 @@ def simulate(args: list[str], gpu: dict | None = None, env: dict | None = None, 
 def m(name: str) -> str:
     return str(MODELS / name)
 
-
-@pytest.fixture
-def qwen_yarn(tmp_path):
-    def make(variant: str) -> str:
-        cfg = json.loads((MODELS / variant / "config.json").read_text())
-        cfg["rope_scaling"] = {"factor": 4.0, "original_max_position_embeddings": 32768, "type": "yarn"}
-        out = tmp_path / f"{variant}-yarn"
-        out.mkdir()
-        (out / "config.json").write_text(json.dumps(cfg))
-        return str(out)
-    return make
 
 
 def check(proc: subprocess.CompletedProcess, framework: str, fragments: list[str]) -> str:

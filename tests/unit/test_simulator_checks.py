@@ -27,18 +27,14 @@ from modeldeploy.simulator.knobs import knobs_from_env
 from modeldeploy.simulator.launch import parse_launch
 from modeldeploy.simulator.modelinfo import GIB, load_hf
 
+from virtual_gpus import T4, L4, A4000, A100X4
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 MODELS = FIXTURES / "models"
 TINY = ROOT / "models" / "tiny-llama"
 SIM_DIR = ROOT / "simulator"
 
-T4 = {"name": "Tesla T4", "memory_total_mib": 15360, "compute_capability": "7.5", "count": 1, "cuda_driver_version": "12.2"}
-L4 = {"name": "NVIDIA L4", "memory_total_mib": 23034, "compute_capability": "8.9", "count": 1, "cuda_driver_version": "12.2"}
-A4000 = {"name": "NVIDIA RTX A4000", "memory_total_mib": 16376, "compute_capability": "8.6", "count": 1,
-         "cuda_driver_version": "12.4"}
-A100X4 = {"name": "NVIDIA A100-SXM4-80GB", "memory_total_mib": 81920, "compute_capability": "8.0", "count": 4,
-          "cuda_driver_version": "12.4"}
 BIG_SHM = 1 << 34
 
 
@@ -54,18 +50,6 @@ def run_checks(args, gpu=None, env=None, shm=BIG_SHM):
 def m(name: str) -> str:
     return str(MODELS / name)
 
-
-@pytest.fixture
-def qwen_yarn(tmp_path):
-    """Qwen2.5-7B(-AWQ) with the model card's YaRN rope scaling: 131072 tokens of derived context."""
-    def make(variant: str) -> str:
-        cfg = json.loads((MODELS / variant / "config.json").read_text())
-        cfg["rope_scaling"] = {"factor": 4.0, "original_max_position_embeddings": 32768, "type": "yarn"}
-        out = tmp_path / f"{variant}-yarn"
-        out.mkdir()
-        (out / "config.json").write_text(json.dumps(cfg))
-        return str(out)
-    return make
 
 
 # (id, args, gpu, env, signature, fragment)
