@@ -54,3 +54,27 @@ async def test_without_an_llm_an_unknown_failure_ends_with_a_human_action():
     (repair,) = state["repairs"]
     assert repair["category"] == "other" and repair["fix"] is None and repair["action_for_human"]
     assert state["usage"] == []
+
+
+async def test_a_million_line_log_still_gives_a_small_prompt_with_the_fatal_line():
+    """Token economy: the server writes 1,000,000 noisy lines, then dies; the LLM prompt stays under 1,500 tokens."""
+    noisy = [sys.executable, "-c",
+             "import sys\n"
+             "w = sys.stdout.write\n"
+             "for i in range(1_000_000):\n"
+             "    w(f'INFO 11-25 12:00:{i % 60:02d} [loader.py:{i % 97}] Loading shard {i % 7} chunk {i} at 0x{i:08x}\\n')\n"
+             "    if i % 50_000 == 7: w(f'WARNING deprecated option --foo-{i % 3} will be removed\\n')\n"
+             "w('GizmoError: sprocket {} jammed in layer 17\\n'.format(12345))\n"
+             "sys.exit(3)\n"]
+    llm = ScriptedChatModel(script={"FixChoice": [{"category": "other", "action_for_human": "replace the sprocket",
+                                                   "rationale": "unknown hardware fault"}]})
+    state = await graph.ainvoke({"request": {"model": "models/tiny-llama", "runtime": "process", "action": "deploy",
+                                             "approve": True, "command": noisy}},
+                                context=Context(chat_model=llm, poll_interval_s=0.05, use_experience=False,
+                                                startup_timeout_s=120))
+    prompt = next(p[-1].content for p in llm.prompts if "GizmoError" in p[-1].content)
+    assert "GizmoError: sprocket 12345 jammed in layer 17" in prompt
+    assert len(prompt) / 4 < 1500
+    (repair,) = state["repairs"]
+    assert repair["decided_by"] == "llm" and repair["action_for_human"] == "replace the sprocket"
+    assert state["status"] == "failed"
