@@ -17,14 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from modeldeploy.cli.output import echo_json
 from modeldeploy.errors import UserInputError
 
 EXIT_FAILED = 1
 EXIT_AWAITING_APPROVAL = 4
 
-
-def _echo_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def deploy_document(outcome: Any) -> dict[str, Any]:
@@ -80,7 +78,7 @@ def _print(doc: dict[str, Any], console: Console) -> None:
 def _finish(outcome: Any, as_json: bool) -> None:
     doc = deploy_document(outcome)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
     else:
         _print(doc, Console(soft_wrap=True))
     if doc["status"] == "awaiting_approval":
@@ -198,7 +196,7 @@ def ps(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list."
 
     rows = live_deployments()
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     console = Console(soft_wrap=True)
     if not rows:
@@ -217,7 +215,7 @@ def down(
 
     result = remove_deployment(name)
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         Console().print(f"removed {name}: {result['servers_removed']} server(s), gateway entry "
                         f"{'removed' if result['gateway_entry_removed'] else 'absent'}")

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from modeldeploy.cli.output import echo_json
 from modeldeploy.errors import UserInputError
 from modeldeploy.experience_store import (
     Lesson,
@@ -37,9 +38,6 @@ app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
-
-def _echo_json(document: Any) -> None:
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -72,7 +70,7 @@ def add(
             source="human",
         )
     if as_json:
-        _echo_json(lesson_to_dict(lesson))
+        echo_json(lesson_to_dict(lesson))
     else:
         typer.echo(f"lesson {lesson.id} ({lesson.status}): {lesson.text}")
 
@@ -86,7 +84,7 @@ def list_(
     with open_database() as db:
         lessons = list_lessons(db, status=status)
     if as_json:
-        _echo_json([lesson_to_dict(lesson) for lesson in lessons])
+        echo_json([lesson_to_dict(lesson) for lesson in lessons])
         return
     table = Table("id", "kind", "status", "strength", "evidence", "scope", "text")
     for lesson in lessons:
@@ -120,7 +118,7 @@ def search(
     with open_database() as db:
         found = retrieve_lessons(db, scope, query=query, limit=limit)
     if as_json:
-        _echo_json([item.to_dict() for item in found])
+        echo_json([item.to_dict() for item in found])
     elif not found:
         typer.echo("no matching lessons")
     else:
@@ -136,7 +134,7 @@ def export(
     with open_database() as db:
         records = export_lessons(db)
     if out is None:
-        _echo_json(records)
+        echo_json(records)
         return
     try:
         out.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

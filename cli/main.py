@@ -6,16 +6,16 @@ Errors are one line on stderr with a meaningful exit code (2 bad input,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from modeldeploy.cli.output import echo_json
 from modeldeploy.errors import ModelDeployError, UserInputError
 
 app = typer.Typer(name="modeldeploy", help="Take an LLM from a model id and a machine to a tested endpoint.",
@@ -23,9 +23,6 @@ app = typer.Typer(name="modeldeploy", help="Take an LLM from a model id and a ma
 
 EXIT_INFEASIBLE = 3
 
-
-def _echo_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command()
@@ -36,7 +33,7 @@ def probe(as_json: Annotated[bool, typer.Option("--json", help="Print the hardwa
 
     hw = probe_hardware(settings.home_dir() / "models")
     if as_json:
-        _echo_json(hw.model_dump(mode="json"))
+        echo_json(hw.model_dump(mode="json"))
         return
     console = Console()
     console.print(hw.summary())
@@ -79,7 +76,7 @@ def plan(
                         show_progress=not as_json)
     doc = plan_document(outcome.values, outcome.thread_id)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
     else:
         print_plan(doc, Console(soft_wrap=True))
     if not doc["feasible"]:

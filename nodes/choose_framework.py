@@ -31,11 +31,6 @@ from modeldeploy.tools.planning.repair import FIXABLE_SLOTS
 NODE = "choose_framework"
 
 
-def _gpu_arch(state: DeployState) -> str | None:
-    gpus = state.hardware.gpus
-    return "sm" + gpus[0].compute_capability.replace(".", "") if gpus else None
-
-
 def _experience(state: DeployState, ctx: Context) -> tuple[dict | None, list[Any], str | None]:
     """(verified recipe, retrieved lessons, error) from the experience library; errors never abort planning."""
     try:
@@ -45,7 +40,7 @@ def _experience(state: DeployState, ctx: Context) -> tuple[dict | None, list[Any
         recipe = find_verified_recipe(db, state.model.source.key, state.hardware.fingerprint())
         vram = min((g.memory_total_mib for g in state.hardware.gpus), default=None)
         scope = LessonScope(family=state.model.family, framework=None, framework_version=None,
-                            gpu_arch=_gpu_arch(state), vram_mib=vram)
+                            gpu_arch=state.hardware.gpu_arch(), vram_mib=vram)
         query = f"{state.model.family} {state.model.architecture} {state.hardware.summary()}"
         return recipe, retrieve_lessons(db, scope, query=query, limit=5, token_budget=600), None
     except Exception as exc:  # a broken or unreachable database must not stop a deployment

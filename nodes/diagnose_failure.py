@@ -55,7 +55,7 @@ def _experience_fix(state: DeployState, ctx: Context, sig_hash: str) -> tuple[in
 
         gpus = state.hardware.gpus
         scope = LessonScope(family=state.model.family, framework=state.decision.framework,
-                            gpu_arch=("sm" + gpus[0].compute_capability.replace(".", "")) if gpus else None,
+                            gpu_arch=state.hardware.gpu_arch(),
                             vram_mib=min((g.memory_total_mib for g in gpus), default=None))
         for lesson in retrieve_lessons(open_database(ctx.database_url), scope, signature_hash=sig_hash, limit=3):
             if lesson.signature_match and lesson.fix:

@@ -34,12 +34,11 @@ def _learn(db, state: DeployState, run_id: int) -> dict:
     if succeeded and fixed:
         last = fixed[-1]
         gpus = state.hardware.gpus
-        arch = ("sm" + gpus[0].compute_capability.replace(".", "")) if gpus else None
         where = f"{gpus[0].name}" if gpus else "CPU"
         text = (f"{state.model.family} on {where} with {state.decision.framework}: "
                 f"{last.category} ({last.signature or 'unrecognised error'}) was fixed by {last.fix}")
         lesson = add_lesson(db, kind="fix", text=text, family=state.model.family, framework=state.decision.framework,
-                            gpu_arch=arch, fix=last.fix, source="agent", origin="agent",
+                            gpu_arch=state.hardware.gpu_arch(), fix=last.fix, source="agent", origin="agent",
                             signature_hash=last.signature_hash, evidence_run_ids=[run_id])
         learned.append(lesson.id)
     for lesson_id in dict.fromkeys(state.lessons_applied):

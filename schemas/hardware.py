@@ -94,6 +94,10 @@ class HardwareFacts(BaseModel):
     def cuda(self) -> tuple[int, ...] | None:
         return parse_version(self.cuda_driver_version)
 
+    def gpu_arch(self) -> str | None:
+        """'sm80' for an A100, None without GPUs: the scope key of lessons."""
+        return "sm" + self.gpus[0].compute_capability.replace(".", "") if self.gpus else None
+
     def fingerprint(self) -> str:
         """Stable id of the hardware class (GPU models, count, driver CUDA), not of free memory."""
         key = {

@@ -11,6 +11,10 @@ from pydantic import BaseModel, Field, field_validator
 from modeldeploy.schemas.hardware import HardwareFacts
 
 
+DEPLOYMENT_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+"""DNS-1123 label: valid as a container name and as Kubernetes metadata."""
+
+
 class DeployRequest(BaseModel):
     """What the user asked for."""
 
@@ -21,7 +25,7 @@ class DeployRequest(BaseModel):
     max_model_len: int | None = Field(default=None, ge=16, description="Required context length.")
     runtime: Literal["docker", "process", "kubernetes"] = "docker"
     hardware: HardwareFacts | None = Field(default=None, description="Plan for this machine instead of probing.")
-    deployment_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+    deployment_name: str | None = Field(default=None, pattern=DEPLOYMENT_NAME,
                                         description="Name of the deployment, DNS-1123 (derived when empty).")
     served_model_name: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)

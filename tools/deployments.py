@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 from modeldeploy.errors import ModelDeployError, UserInputError
+from modeldeploy.schemas.run import DEPLOYMENT_NAME
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NAME = re.compile(DEPLOYMENT_NAME)
 
 
 def _docker():
