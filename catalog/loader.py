@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from modeldeploy.schemas.hardware import parse_version
 
@@ -41,12 +41,21 @@ class MemoryDefaults(BaseModel):
 
 
 class LaunchArg(BaseModel):
-    """A flag bound to one typed slot of the launch template."""
+    """A flag bound to one typed slot of the launch template (or to a constant)."""
 
-    flag: str
-    slot: str
+    flag: str | None = Field(default=None, description="None: the value is a positional argument.")
+    slot: str | None = None
+    value: str | None = Field(default=None, description="A constant instead of a slot.")
     switch: bool = False
     device: Literal["cuda", "cpu"] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "LaunchArg":
+        if (self.slot is None) == (self.value is None):
+            raise ValueError(f"launch arg {self.flag or '(positional)'}: give exactly one of slot, value")
+        if self.flag is None and self.switch:
+            raise ValueError("a positional launch arg cannot be a switch")
+        return self
 
 
 class Launch(BaseModel):
@@ -66,6 +75,8 @@ class Readiness(BaseModel):
     health_path: str | None = "/health"
     ready_log: str | None = None
     metrics_path: str | None = None
+    lists_served_model: bool = Field(default=True, description="models_path lists the served model (transformers "
+                                                               "serve lists only its cache: ready = health + one token).")
 
 
 class FrameworkSpec(BaseModel):
@@ -88,6 +99,11 @@ class FrameworkSpec(BaseModel):
     allowed_extra_flags: list[str] = Field(default_factory=list)
     readiness: Readiness
     failure_signatures: list[int] = Field(default_factory=list)
+
+    @property
+    def names_served_model(self) -> bool:
+        """The server takes a served-model name; otherwise requests name the model by its path."""
+        return any(arg.slot == "served_model_name" for arg in self.launch.args)
 
     def serves_architecture(self, architecture: str | None) -> bool:
         return "*" in self.architectures or (architecture is not None and architecture in self.architectures)

@@ -24,6 +24,7 @@ from modeldeploy.graph.state import DeployState
 from modeldeploy.nodes.node_support import Step, dump, emit
 from modeldeploy.prompts import prompt_hash, render
 from modeldeploy.schemas.run import LlmUsage, Repair
+from modeldeploy.schemas.text import FATAL_MAX_CHARS, elide_middle
 from modeldeploy.tools.llm.chat_model import make_chat_model
 from modeldeploy.tools.llm.structured import ask_structured
 from modeldeploy.tools.llm.tokens import estimate_tokens
@@ -90,6 +91,17 @@ async def _ask_llm(llm: Any, state: DeployState, ctx: Context, digest_text: str,
     return answer.parsed, usage, answer.error
 
 
+FRAMEWORK_CAUSES = ("unsupported_architecture", "unsupported_head_dim_or_kernel", "dtype_unsupported")
+
+
+def _unforced_choice(state: DeployState) -> str | None:
+    """The framework the planner would pick without the user's --framework, when it is another one."""
+    from modeldeploy.tools.planning.planner import plan_deployment
+
+    unforced = plan_deployment(state.model, state.hardware, state.request.model_copy(update={"framework": None}))
+    return next((c.framework for c in unforced.candidates if c.framework != state.request.framework), None)
+
+
 def _give_up(step: Step, repair: Repair, error: str, usage: list[dict]) -> Command:
     return Command(goto="cleanup", update={
         "repairs": [dump(repair)], "usage": usage, "error": error, "status": "failed",
@@ -110,7 +122,7 @@ async def diagnose_failure(state: DeployState, runtime: Runtime[Context]) -> Com
     attempts = [{"signature": r.signature, "fix": r.fix, "category": r.category} for r in state.repairs]
     diag = diagnose(digest, slots=state.decision.slots, plan=state.plan, hardware=state.hardware, attempts=attempts,
                     model=state.model, decision=state.decision)
-    fatal = diag.fatal or digest.fatal
+    fatal = elide_middle(diag.fatal or digest.fatal or "", FATAL_MAX_CHARS) or None
     sig_hash = signature_hash(diag.signature or (digest.groups[0].template if digest.groups else (fatal or "unknown")))
     repair = Repair(attempt=number, category=diag.category, signature=diag.signature, signature_hash=sig_hash,
                     fatal=fatal, fix=diag.fix, action_for_human=diag.action_for_human, decided_by="rules",
@@ -138,6 +150,9 @@ async def diagnose_failure(state: DeployState, runtime: Runtime[Context]) -> Com
             elif error:
                 repair = repair.model_copy(update={"reason": f"{repair.reason} (LLM: {error})"})
 
+    if not repair.fix and state.request.framework and repair.category in FRAMEWORK_CAUSES:
+        if other := _unforced_choice(state):
+            repair = repair.model_copy(update={"fix": {"framework": other}, "action_for_human": None})
     if repair.action_for_human or not repair.fix:
         action = repair.action_for_human or "read the log: no rule, lesson or LLM answer explains this failure"
         return _give_up(step, repair.model_copy(update={"action_for_human": action}),
@@ -154,6 +169,13 @@ async def diagnose_failure(state: DeployState, runtime: Runtime[Context]) -> Com
             return _give_up(step, repair.model_copy(update={"action_for_human": "approve trust_remote_code"}),
                             "trust_remote_code was not approved", usage)
 
+    other = repair.fix.get("framework")
+    if other and state.request.framework and other != state.request.framework:
+        # The user chose the framework: switching is theirs to decide.
+        action = (f"{state.request.framework} cannot serve this model here ({repair.category}); deploy again with "
+                  f"--framework {other}, or without --framework to let the planner choose")
+        return _give_up(step, repair.model_copy(update={"action_for_human": action}),
+                        f"{repair.category}: {fatal}. A person must: {action}", usage)
     repaired, why_not = apply_fix(state.decision, repair.fix, state.plan, state.hardware)
     if repaired is None:
         return _give_up(step, repair.model_copy(update={"action_for_human": f"the fix {repair.fix} does not fit: {why_not}"}),

@@ -30,7 +30,8 @@ def _register(state: DeployState, ctx: Context, thread_id: str | None) -> str:
                       endpoint=a.endpoint, container_id=a.container_id, thread_id=thread_id,
                       config=d.slots.model_dump(mode="json"))
     path = gateway_path(ctx)
-    upsert_model(path, a.deployment_name, a.served_model_name, a.endpoint)
+    public = state.request.served_model_name or state.model.source.repo_id or state.model.name
+    upsert_model(path, a.deployment_name, a.served_model_name, a.endpoint, public_name=public)
     return str(path)
 
 

@@ -42,9 +42,10 @@ def virtual_gpu_env(state: DeployState) -> dict[str, str]:
     env = {"MODELDEPLOY_SIM_GPU": json.dumps({
         "name": gpu.name, "memory_total_mib": gpu.memory_total_mib, "compute_capability": gpu.compute_capability,
         "count": max(decision.slots.gpus, 1), "cuda_driver_version": hw.cuda_driver_version})}
-    candidate = next((c for c in state.plan.candidates if c.image == decision.image), None)
-    if candidate and candidate.image_cuda:
-        env["MODELDEPLOY_SIM_IMAGE_CUDA"] = candidate.image_cuda
+    # The CUDA of the image the decision names (a repair may have picked an older one than the plan's).
+    image = next((i for i in load_catalog().get(decision.framework).images if i.image == decision.image), None)
+    if image and image.cuda:
+        env["MODELDEPLOY_SIM_IMAGE_CUDA"] = image.cuda
     return env
 
 
@@ -75,8 +76,10 @@ async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict
     mount = container_model_path(host_path, name, model.source.kind == "gguf_file")
     served = request.served_model_name or model.source.repo_id or model.name
     deploying = request.action == "deploy"
-    # A deployment needs a host port now; a plan shows the framework's default.
-    port = request.port or (free_port() if deploying else spec.port)
+    # A deployment needs a host port now; a plan shows the framework's default. After a
+    # port_in_use repair the asked-for port is taken by someone else: a free one is used instead.
+    port_taken = any(r.fix and "host_port" in r.fix for r in state.repairs)
+    port = (request.port if not port_taken else None) or (free_port() if deploying else spec.port)
     image = request.image or decision.image
     if image and not valid_image(image):
         from modeldeploy.errors import UserInputError
@@ -90,6 +93,8 @@ async def render_manifest(state: DeployState, runtime: Runtime[Context]) -> dict
                                container_port=spec.port, host_port=port, weights_host_path=host_path,
                                weights_mount=mount, gpus=0 if request.virtual_gpus else decision.slots.gpus,
                                labels=labels, ipc_host=decision.slots.ipc_host)
+    if not spec.names_served_model:  # e.g. transformers serve: requests name the model by its path
+        served = host_path if request.runtime == "process" else mount
     process_spec = None
     if request.runtime == "process":
         command = request.command or resolve_command(spec.launch.process_command, request.python_env)

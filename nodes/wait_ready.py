@@ -1,5 +1,8 @@
 """wait_ready: the server is ready when /v1/models lists the model and a one-token completion succeeds.
 
+(A server whose /v1/models does not list the model it serves, transformers serve, is ready
+when its health endpoint answers and the one-token completion succeeds.)
+
 Meanwhile it follows the log (loading progress is streamed), notices a crash
 (exit code and log tail kept for diagnosis) and gives up after a start-up
 timeout that grows with the weight size.
@@ -21,7 +24,8 @@ from modeldeploy.graph.state import DeployState
 from modeldeploy.nodes.node_support import Step, dump, emit
 from modeldeploy.nodes.render_manifest import startup_minutes
 from modeldeploy.schemas.run import Attempt
-from modeldeploy.tools.endpoint.openai_client import one_token, served_models
+from modeldeploy.catalog import load_catalog
+from modeldeploy.tools.endpoint.openai_client import healthy, one_token, served_models
 from modeldeploy.tools.runtimes.process_runtime import runtime_for
 
 NODE = "wait_ready"
@@ -38,6 +42,7 @@ async def wait_ready(state: DeployState, runtime: Runtime[Context]) -> Command[L
     ctx = runtime.context or Context()
     name, base = state.artifacts.deployment_name, state.artifacts.endpoint
     served = state.artifacts.served_model_name
+    readiness = load_catalog().get(state.decision.framework).readiness
     rt = await asyncio.to_thread(runtime_for, state.request.runtime)
     timeout = startup_timeout_s(state, ctx)
     started = time.monotonic()
@@ -50,7 +55,8 @@ async def wait_ready(state: DeployState, runtime: Runtime[Context]) -> Command[L
                 outcome, exit_code = "crashed", server.exit_code
                 error = f"server exited with code {exit_code}" if exit_code is not None else f"server is {server.status}"
                 break
-            if served in await served_models(client, base):
+            if served in await served_models(client, base) if readiness.lists_served_model \
+                    else await healthy(client, base, readiness.health_path):
                 ok, why = await one_token(client, base, served)
                 if ok:
                     outcome, error = "ready", None

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from modeldeploy.schemas.hardware import HardwareFacts
+from modeldeploy.schemas.text import FATAL_MAX_CHARS, elide_middle
 
 
 DEPLOYMENT_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -108,10 +109,16 @@ class Repair(BaseModel):
     category: str
     signature: str | None = None
     signature_hash: str | None = None
-    fatal: str | None = None
+    fatal: str | None = Field(default=None, description=f"The decisive log line, verbatim up to {FATAL_MAX_CHARS} "
+                                                        "characters (longer: head […] tail).")
     fix: dict[str, Any] | None = None
     action_for_human: str | None = None
     decided_by: Literal["rules", "experience", "llm"] = "rules"
     reason: str = ""
     lesson_id: int | None = None
     digest_tokens: int = 0
+
+    @field_validator("fatal")
+    @classmethod
+    def _bounded(cls, fatal: str | None) -> str | None:
+        return elide_middle(fatal, FATAL_MAX_CHARS) if fatal else fatal

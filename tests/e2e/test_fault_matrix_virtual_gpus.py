@@ -39,17 +39,29 @@ CASES = {
                           "oom_or_kv_cache", False),
     "bf16-then-oom-unrecoverable": ("llama-3.1-8b-instruct", "a100-80gb-x1", gpu("Tesla T4", 15360, "7.5"),
                                     "dtype_unsupported", False),
+    # the hardware file says driver 12.4, the GPU's driver is 12.1: the image built for CUDA 12.1
+    "driver-older-than-image": ("llama-3.1-8b-instruct", "a100-80gb-x1",
+                                gpu("NVIDIA A100-SXM4-80GB", 81920, "8.0", cuda="12.1"), "driver_too_old", True),
+    # driver 11.8 is older than every image: no flag can fix it
+    "driver-too-old-for-every-image": ("llama-3.1-8b-instruct", "a100-80gb-x1",
+                                       gpu("NVIDIA A100-SXM4-80GB", 81920, "8.0", cuda="11.8"), "driver_too_old", False),
+    # NCCL needs /dev/shm across GPUs. The plan already shares the host's IPC namespace whenever it uses
+    # more than one GPU, so what the loop can meet is a host whose own /dev/shm is too small (64 MiB)
+    "nccl-shm-host-too-small": ("llama-3.1-70b-instruct", "a100-80gb-x4",
+                                gpu("NVIDIA A100-SXM4-80GB", 81920, "8.0", count=4), "nccl_shm", False,
+                                {"MODELDEPLOY_SIM_SHM_BYTES": str(64 * 1024 * 1024)}),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_virtual_gpu_fault(case, tmp_path):
-    model, machine, actual_gpu, category, recovers = CASES[case]
+    model, machine, actual_gpu, category, recovers, *extra = CASES[case]
+    extra_env = [arg for key, value in (extra[0] if extra else {}).items() for arg in ("--env", f"{key}={value}")]
     home = tmp_path / "home"
     env = {**os.environ, "MODELDEPLOY_HOME": str(home)}
     proc = subprocess.run([CLI, "deploy", str(MODELS / model), "--runtime", "process", "--command", SIMULATOR,
                            "--hardware", str(MACHINES / f"{machine}.json"), "--virtual-gpus",
-                           "--env", f"MODELDEPLOY_SIM_GPU={actual_gpu}", "--yes", "--json"],
+                           "--env", f"MODELDEPLOY_SIM_GPU={actual_gpu}", *extra_env, "--yes", "--json"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     doc = json.loads(proc.stdout)
     try:
@@ -58,9 +70,16 @@ def test_virtual_gpu_fault(case, tmp_path):
         if recovers:
             assert proc.returncode == 0 and doc["status"] == "ready", (doc["reasons"], doc["repairs"])
             assert doc["attempts"][-1]["outcome"] == "ready"
+            if category == "driver_too_old":
+                assert doc["repairs"][0]["fix"] == {"image": "vllm/vllm-openai:v0.6.3"} == {"image": doc["image"]}
         else:
             assert proc.returncode == 1 and doc["status"] == "failed"
             assert doc["repairs"][-1]["action_for_human"], doc["repairs"]
+            if category == "driver_too_old":
+                assert "upgrade the driver" in doc["repairs"][-1]["action_for_human"]
+            if category == "nccl_shm":
+                assert doc["attempts"][0]["slots"]["ipc_host"] is True and len(doc["attempts"]) == 1
+                assert "/dev/shm" in doc["repairs"][-1]["action_for_human"]
     finally:
         if doc.get("name"):
             subprocess.run([CLI, "down", doc["name"]], capture_output=True, cwd=ROOT, env=env, timeout=120)

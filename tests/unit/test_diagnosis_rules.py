@@ -449,8 +449,16 @@ def test_older_image_respects_the_hardware_driver(machine):
     log = VLLM_CORE + "RuntimeError: The NVIDIA driver on your system is too old (found version 12020)."
     d = diagnose(log, decision=_decision("vllm", "vllm/vllm-openai:v0.11.0"), hardware=machine("l4-x1"))
     assert d.fix == {"image": "vllm/vllm-openai:v0.6.3"}
-    d = diagnose(log, decision=_decision("vllm", "vllm/vllm-openai:v0.11.0"), hardware=machine("old-driver-a100"))
+    old_log = log.replace("12020", "11080")
+    d = diagnose(old_log, decision=_decision("vllm", "vllm/vllm-openai:v0.11.0"), hardware=machine("old-driver-a100"))
     assert d.fix is None and "driver" in d.action_for_human
+
+
+def test_the_driver_in_the_log_beats_the_planned_hardware(machine):
+    """The hardware facts may be an assumption (a hardware file); the log reports the driver really there."""
+    log = VLLM_CORE + "RuntimeError: The NVIDIA driver on your system is too old (found version 11080)."
+    d = diagnose(log, decision=_decision("vllm", "vllm/vllm-openai:v0.11.0"), hardware=machine("l4-x1"))
+    assert d.fix is None and "upgrade the driver" in d.action_for_human
 
 
 # --- escalation -------------------------------------------------------------------------------------

@@ -555,3 +555,17 @@ def test_architectures_given_as_a_string_is_not_misread(tmp_path):
     except UserInputError:
         return
     assert facts.architecture == "LlamaForCausalLM"
+
+
+@pytest.mark.parametrize("cfg,expected", [
+    ({"max_position_embeddings": 4096}, 4096),
+    ({"max_position_embeddings": 4096, "seq_length": 2048}, 2048),       # ChatGLM-style: vLLM takes the smaller
+    ({"n_positions": 1024}, 1024),                                         # GPT-2
+    ({"max_seq_len": 8192, "max_position_embeddings": 32768}, 8192),       # MPT-style key
+    ({"max_position_embeddings": True, "seq_len": 0}, None),               # not context lengths at all
+    ({}, None),
+])
+def test_context_limit_is_the_smallest_key_vllm_reads(cfg, expected):
+    from modeldeploy.tools.model_inspect.config_facts import context_limit
+
+    assert context_limit(cfg) == expected

@@ -185,7 +185,7 @@ def test_llama_cpp_gguf_decision_uses_m_c_ngl(machine, tiny_gguf, hw, gpu_layers
                     "--tp-size", "--mem-fraction-static"]),
         ("tgi", ["--model-id", "--hostname", "--port", "--dtype", "--max-total-tokens", "--num-shard",
                  "--cuda-memory-fraction"]),
-        ("transformers", ["--force-model", "--host", "--port", "--dtype", "--continuous-batching"]),
+        ("transformers", ["--host", "--port", "--dtype", "--log-level", "--continuous-batching"]),
     ],
     ids=["sglang", "tgi", "transformers"],
 )
@@ -193,6 +193,20 @@ def test_other_frameworks_use_their_own_template(model_facts, machine, framework
     d = _decision(model_facts("llama-3.1-8b-instruct"), machine("a100-80gb-x1"), framework=framework)
     argv = _args(d)
     assert _flags(argv) == expected_flags
+    if framework == "transformers":  # transformers 5: the model is positional, first
+        assert argv[0].startswith("/models/")
+
+
+def test_transformers_on_cpu_names_the_device_and_leaves_out_continuous_batching(model_facts, machine):
+    d = _decision(model_facts("llama-3.1-8b-instruct"), machine("cpu-only"), framework="transformers")
+    argv = _args(d)
+    assert argv[argv.index("--device") + 1] == "cpu" and "--continuous-batching" not in argv
+
+
+def test_a_positional_value_that_looks_like_a_flag_is_refused(model_facts, machine):
+    d = _decision(model_facts("llama-3.1-8b-instruct"), machine("cpu-only"), framework="transformers")
+    with pytest.raises(ValueError, match="starts with '-'"):
+        _args(d, LaunchValues(model_path="--trust-remote-code", served_model_name="x", port=8000))
 
 
 PLAN_CASES = [("llama-3.1-8b-instruct", "a100-80gb-x1"), ("llama-3.1-70b-instruct", "a100-80gb-x4"),

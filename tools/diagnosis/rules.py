@@ -587,7 +587,14 @@ def _another_port(ctx: _Context, rule: FixRule) -> Proposal | None:
 
 
 def _redownload(ctx: _Context, rule: FixRule) -> Proposal | None:
+    if _local_model(ctx.model):  # modeldeploy did not download them: nothing to fetch again
+        return None
     return {"redownload": True}, "the files are downloaded again (resumed) and verified"
+
+
+def _local_model(model: Any) -> bool:
+    source = getattr(model, "source", None)
+    return getattr(source, "kind", None) in ("local_dir", "gguf_file")
 
 
 def _drop_flags(ctx: _Context, rule: FixRule) -> Proposal | None:
@@ -622,8 +629,9 @@ def _older_image(ctx: _Context, rule: FixRule) -> Proposal | None:
         return None
     if current is not None and _cuda_of(current.cuda) is None:  # a CPU image: no CUDA to go below
         current = None
+    # The driver the log reports is the one really there; the hardware facts may be a plan's assumption.
     driver = ctx.hardware.cuda if ctx.hardware is not None else None
-    if driver is None and (found := ctx.cap_int("driver")):
+    if found := ctx.cap_int("driver"):
         driver = (found // 1000, found % 1000 // 10)
     needs = _cuda_of(ctx.caps.get("image_cuda"))
     images = spec.images_for("cuda")
@@ -875,7 +883,9 @@ def diagnose(log: str | Path | Any, *, slots: Any = None, plan: Any = None, hard
         return Diagnosis(category=sig.category, signature=sig.id, fatal=fatal, fatal_line=number, fix=fix,
                          action=action, needs_approval=needs_approval, action_for_human=None,
                          reason=_reason(head, fatal, number), signatures=ids, framework=fw)
-    human = sig.human_action or "Read the log around the fatal line."
+    human = (_local_model(model) and sig.human_action_local) or sig.human_action or "Read the log around the fatal line."
+    if _local_model(model) and sig.human_action_local:
+        human = human.format(path=model.source.path)
     if tried:
         human = f"{human} (Already tried: {'; '.join(_fix_text(t) for t in tried)}.)"
     return Diagnosis(category=sig.category, signature=sig.id, fatal=fatal, fatal_line=number, fix=None,

@@ -89,6 +89,7 @@ class Signature(BaseModel):
     capture: list[str] = Field(default_factory=list)
     fix: list[FixRule] = Field(default_factory=list)
     human_action: str | None = None
+    human_action_local: str | None = None   # instead, when the model is a local directory or file
 
     @field_validator("capture", mode="before")
     @classmethod

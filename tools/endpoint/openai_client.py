@@ -28,6 +28,17 @@ async def served_models(client: httpx.AsyncClient, base: str) -> list[str]:
         return []
 
 
+async def healthy(client: httpx.AsyncClient, base: str, health_path: str | None) -> bool:
+    """The server's health endpoint (at the root, beside /v1) answers 200."""
+    if not health_path:
+        return True
+    try:
+        r = await client.get(base.removesuffix("/v1") + health_path, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
 async def one_token(client: httpx.AsyncClient, base: str, model: str) -> tuple[bool, str]:
     try:
         r = await client.post(f"{base}/completions", json={"model": model, "prompt": "Hello", "max_tokens": 1}, timeout=60)

@@ -50,20 +50,24 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def entry_for(deployment: str, served_model_name: str, api_base: str) -> dict[str, Any]:
-    """A model_list entry: LiteLLM's OpenAI-compatible provider pointed at our endpoint."""
+def entry_for(deployment: str, served_model_name: str, api_base: str, public_name: str | None = None) -> dict[str, Any]:
+    """A model_list entry: LiteLLM's OpenAI-compatible provider pointed at our endpoint.
+
+    `public_name` is what clients of the gateway ask for when the server only knows
+    the model by its path (transformers serve)."""
     return {
-        "model_name": served_model_name,
+        "model_name": public_name or served_model_name,
         "litellm_params": {"model": f"openai/{served_model_name}", "api_base": api_base, "api_key": "none"},
         "model_info": {"id": deployment, "managed_by": "modeldeploy"},
     }
 
 
-def upsert_model(path: Path, deployment: str, served_model_name: str, api_base: str) -> None:
+def upsert_model(path: Path, deployment: str, served_model_name: str, api_base: str,
+                 public_name: str | None = None) -> None:
     with _locked(path):
         data = _load(path)
         models = [m for m in data.get("model_list", []) if (m.get("model_info") or {}).get("id") != deployment]
-        models.append(entry_for(deployment, served_model_name, api_base))
+        models.append(entry_for(deployment, served_model_name, api_base, public_name))
         data["model_list"] = models
         _save(path, data)
 

@@ -17,6 +17,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
+from modeldeploy.schemas.text import elide_middle
+
 if TYPE_CHECKING:  # pragma: no cover
     from modeldeploy.tools.logs.digest import LogDigest, LogGroup
 
@@ -53,12 +55,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _middle(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    keep = max(limit - 5, 2)
-    head = keep * 2 // 3
-    return text[:head] + " […] " + text[len(text) - (keep - head):]
+_middle = elide_middle
 
 
 def _span(first: int, last: int) -> str:

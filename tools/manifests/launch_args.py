@@ -48,12 +48,16 @@ def render_args(spec: FrameworkSpec, decision: Decision, values: LaunchValues) -
     for arg in spec.launch.args:
         if arg.device and arg.device != decision.device:
             continue
-        value = slots.get(arg.slot)
+        value = arg.value if arg.value is not None else slots.get(arg.slot)
         if arg.switch:
             if value:
                 args.append(arg.flag)
-        elif value is not None:
+        elif value is not None and arg.flag:
             args.extend([arg.flag, str(value)])
+        elif value is not None:
+            if str(value).startswith("-"):  # a positional value must never be read as a flag
+                raise ValueError(f"positional launch value {str(value)[:80]!r} starts with '-'")
+            args.append(str(value))
     for flag in decision.slots.extra_flags:
         if flag in spec.allowed_extra_flags and _SAFE_FLAG.match(flag):
             args.append(flag)

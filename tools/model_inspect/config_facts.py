@@ -14,6 +14,18 @@ _QUANT_ALIASES = {"bitsandbytes": "bitsandbytes", "bnb": "bitsandbytes", "awq": 
                   "fp8": "fp8", "compressed-tensors": "compressed-tensors", "compressed_tensors": "compressed-tensors"}
 
 
+
+# The keys vLLM reads for a model's context (the smallest wins), in its order. Command-R's
+# `model_max_length`, which vLLM lets override them, is left to the repair loop.
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_target_positions",
+                "max_sequence_length", "max_seq_length", "seq_len")
+
+
+def context_limit(cfg: dict[str, Any]) -> int | None:
+    """The smallest positive integer among the context keys, as vLLM derives it."""
+    values = [v for k in CONTEXT_KEYS if isinstance(v := cfg.get(k), int) and not isinstance(v, bool) and v > 0]
+    return min(values) if values else None
+
 def text_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The language-model part of a config (multimodal configs nest it)."""
     for key in _NESTED_TEXT_CONFIGS:
@@ -67,7 +79,7 @@ def config_facts(raw: dict[str, Any]) -> dict[str, Any]:
         "num_kv_heads": cfg.get("num_key_value_heads") or heads,
         "head_dim": head_dim,
         "vocab_size": cfg.get("vocab_size"),
-        "max_position_embeddings": cfg.get("max_position_embeddings") or cfg.get("seq_length"),
+        "max_position_embeddings": context_limit(cfg),
         "rope_scaling": cfg.get("rope_scaling") if isinstance(cfg.get("rope_scaling"), dict) else None,
         "sliding_window": cfg.get("sliding_window") if cfg.get("use_sliding_window", True) is not False else None,
         "tie_word_embeddings": ties_embeddings(cfg),

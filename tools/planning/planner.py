@@ -86,15 +86,19 @@ def _choose_dtype(spec: FrameworkSpec, model: ModelFacts, hw: HardwareFacts, cat
 
 
 def _setting(spec: FrameworkSpec, model: ModelFacts, hw: HardwareFacts,
-             catalog: Catalog) -> tuple[_Setting | None, tuple[str, str] | None]:
-    """Hard rules for one framework; (setting, None) or (None, why not)."""
+             catalog: Catalog, forced: bool = False) -> tuple[_Setting | None, tuple[str, str] | None]:
+    """Hard rules for one framework; (setting, None) or (None, why not).
+
+    An architecture missing from the catalog's list is a "no" unless the user forced the
+    framework: the list is what modeldeploy knows works, not everything the framework serves."""
     device = "cuda" if hw.gpus else "cpu"
     name = spec.display_name
     if device not in spec.devices:
         return None, ("not_applicable", f"{name} does not run on {'CPU-only machines' if device == 'cpu' else 'GPUs'}")
     if model.format not in spec.formats and not (model.format == "unknown" and "safetensors" in spec.formats):
         return None, ("not_applicable", f"{name} does not load {model.format} checkpoints")
-    if not spec.serves_architecture(model.architecture):
+    unlisted = not spec.serves_architecture(model.architecture)
+    if unlisted and not forced:
         return None, ("not_applicable", f"{name} does not support architecture {model.architecture}")
     cc = _cc(hw)
     if cc is not None and cc < parse_version(spec.min_compute_capability):
@@ -129,6 +133,9 @@ def _setting(spec: FrameworkSpec, model: ModelFacts, hw: HardwareFacts,
         image = images[0]
     if image.local_build:
         notes.append(f"image {image.image} is built locally, not pulled")
+    if unlisted:
+        notes.append(f"architecture {model.architecture} is not in modeldeploy's list for {name}: "
+                     "tried because it was asked for")
     return _Setting(dtype, quant.method if quant else None, image.image, image.cuda, image.version, notes), None
 
 
@@ -223,7 +230,7 @@ def _evaluate(spec: FrameworkSpec, model: ModelFacts, hw: HardwareFacts, request
               catalog: Catalog) -> list[Candidate]:
     """All candidates of one framework: feasible ones, or a single rejected one saying why."""
     device = "cuda" if hw.gpus else "cpu"
-    setting, why_not = _setting(spec, model, hw, catalog)
+    setting, why_not = _setting(spec, model, hw, catalog, forced=request.framework == spec.name)
     if setting is None:
         return [Candidate(framework=spec.name, device=device, feasible=False, blocker=why_not[0], reasons=[why_not[1]])]
     need = required_context(model, request)

@@ -49,6 +49,12 @@ def resolve_command(command: list[str], python_env: str | None) -> list[str]:
     return [str(head), *command[1:]]
 
 
+def _inherited_env() -> dict[str, str]:
+    """Our environment without the LLM provider's keys: a model server (possibly running the model's
+    own code) has no use for the orchestrator's credentials."""
+    return {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+
+
 class ProcessRuntime:
     kind = "process"
 
@@ -80,7 +86,7 @@ class ProcessRuntime:
         directory = _state_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
         log = open(directory / "server.log", "ab")
-        env = {**os.environ, **spec.get("env", {}), MARKER: name}
+        env = {**_inherited_env(), **spec.get("env", {}), MARKER: name}
         try:
             child = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=env, cwd=spec.get("cwd"), start_new_session=True)
