@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from modeldeploy import settings
 from modeldeploy.cli.progress import NodeProgress
 from modeldeploy.graph import Context, make_builder
+from modeldeploy.graph.checkpointer import has_checkpoints, open_checkpointer
 
 
 @dataclass
@@ -59,12 +59,9 @@ async def _latest_run(graph: Any, base: str) -> tuple[str, bool]:
 
 
 async def _run(inputs: Any, context: Context, thread_id: str, progress: NodeProgress, resume_pending: bool) -> RunOutcome:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.types import Command
 
-    path = settings.checkpoint_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+    async with open_checkpointer(context.database_url) as saver:
         graph = make_builder().compile(checkpointer=saver, name="modeldeploy")
         resumed, run_it = False, True
         if resume_pending and not isinstance(inputs, Command):
@@ -90,12 +87,9 @@ async def _run(inputs: Any, context: Context, thread_id: str, progress: NodeProg
 
 async def pending_interrupts(thread_id: str) -> list[Any]:
     """The approval requests a thread is waiting on (empty when none)."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    path = settings.checkpoint_path()
-    if not path.exists():
+    if not has_checkpoints():
         return []
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+    async with open_checkpointer() as saver:
         graph = make_builder().compile(checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     return [i.value for t in snapshot.tasks for i in t.interrupts]

@@ -57,3 +57,12 @@ def qwen_yarn(tmp_path: Path):
         return str(out)
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path):
+    """A fresh empty database, once on SQLite and once on PostgreSQL (scripts/ci/postgres_up.sh)."""
+    from databases import fresh_database
+
+    with fresh_database(request.param, tmp_path) as url:
+        yield url

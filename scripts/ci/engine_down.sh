@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what scripts/ci/engine_up.sh started: the local registry, then dockerd, each by the PID
+# Stops what scripts/ci/engine_up.sh and postgres_up.sh started: the local registry, dockerd and
+# PostgreSQL, each by the PID
 # saved in the state dir (TERM, wait with a timeout, then KILL), and removes the pidfiles.
 # Harmless when nothing runs; never touches a daemon it has no pidfile for.
 # State dir: ${MODELDEPLOY_CI_STATE:-/var/tmp/modeldeploy-ci}.
@@ -47,3 +48,13 @@ stop "${STATE}/dockerd.pid" dockerd || rc=$?
 if [ "$rc" = 3 ]; then
   stop /var/run/docker/containerd/containerd.pid containerd || true
 fi
+# PostgreSQL of scripts/ci/postgres_up.sh: pg_ctl's fast shutdown (it signals the postmaster by
+# the pid in its data dir), then the same TERM/KILL fallback by our pidfile.
+if [ -f "${STATE}/postgres.pid" ] && [ -f "${STATE}/pgdata/postmaster.pid" ]; then
+  pg_ctl_bin="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/pg_ctl' 2>/dev/null | sort -V | tail -n 1)"
+  if [ -n "$pg_ctl_bin" ]; then
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$pg_ctl_bin" -D "${STATE}/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    else "$pg_ctl_bin" -D "${STATE}/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 || true; fi
+  fi
+fi
+if [ -f "${STATE}/postgres.pid" ]; then stop "${STATE}/postgres.pid" postgres || true; fi

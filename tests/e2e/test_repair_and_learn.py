@@ -4,7 +4,8 @@ The hardware file says A100 (bf16-capable) but the virtual GPU the simulator pla
 (compute capability 7.5): the first start fails with vLLM's real bf16 error, the rules switch
 to float16, the second start serves. The next deployment of the same model on the same
 hardware follows the recorded recipe: one attempt, no LLM call. A lesson whose fix later
-fails loses strength.
+fails loses strength. Run once with the default SQLite files and once with one PostgreSQL
+database (MODELDEPLOY_DATABASE_URL) holding the library, the registry and the checkpoints.
 """
 
 from __future__ import annotations
@@ -24,28 +25,38 @@ T4 = json.dumps({"name": "Tesla T4", "memory_total_mib": 15360, "compute_capabil
 SIMULATOR = f"{sys.executable} -m modeldeploy.simulator"
 
 
+DB_URL: dict[Path, str] = {}
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "MODELDEPLOY_HOME": str(home)}
+    if home in DB_URL:
+        env["MODELDEPLOY_DATABASE_URL"] = DB_URL[home]
+    return env
+
+
 def deploy(home: Path, *extra: str) -> dict:
     proc = subprocess.run([CLI, "deploy", TINY, "--runtime", "process", "--command", SIMULATOR, "--hardware", A100,
                            "--virtual-gpus", "--env", f"MODELDEPLOY_SIM_GPU={T4}", "--yes", "--json", *extra],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "MODELDEPLOY_HOME": str(home)})
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=_env(home))
     assert proc.stdout, proc.stderr
     doc = json.loads(proc.stdout)
-    subprocess.run([CLI, "down", doc["name"]], capture_output=True, cwd=ROOT, timeout=120,
-                   env={**os.environ, "MODELDEPLOY_HOME": str(home)})
+    subprocess.run([CLI, "down", doc["name"]], capture_output=True, cwd=ROOT, timeout=120, env=_env(home))
     return doc
 
 
 def lesson(home: Path) -> dict:
     proc = subprocess.run([CLI, "experience", "list", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                          env={**os.environ, "MODELDEPLOY_HOME": str(home)})
+                          env=_env(home))
     lessons = json.loads(proc.stdout)
     assert len(lessons) == 1, lessons
     return lessons[0]
 
 
-def test_repair_then_learn_then_weaken(tmp_path):
+def test_repair_then_learn_then_weaken(tmp_path, db_url):
     home = tmp_path / "home"
+    if db_url.startswith("postgresql"):
+        DB_URL[home] = db_url
     first = deploy(home)
     assert first["status"] == "ready", first["reasons"]
     assert [a["outcome"] for a in first["attempts"]] == ["crashed", "ready"]
@@ -66,3 +77,15 @@ def test_repair_then_learn_then_weaken(tmp_path):
     third = deploy(home, "--name", "md-tiny-third", "--env", "MODELDEPLOY_SIM_FAIL=1")
     assert third["status"] == "failed"
     assert lesson(home)["strength"] == strengthened["strength"] - 1
+    if db_url.startswith("postgresql"):   # everything went to the one database: no SQLite file was made
+        from sqlalchemy import create_engine, text
+
+        assert not list(home.glob("*.db")), list(home.glob("*.db"))
+        engine = create_engine(db_url)
+        try:
+            with engine.connect() as conn:
+                threads = conn.execute(text("SELECT count(DISTINCT thread_id) FROM checkpoints")).scalar()
+                runs = conn.execute(text("SELECT count(*) FROM run")).scalar()
+        finally:
+            engine.dispose()
+        assert threads == 3 and runs == 3

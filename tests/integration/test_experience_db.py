@@ -20,7 +20,17 @@ from modeldeploy.experience_store.db import MIGRATIONS_DIR
 from modeldeploy.experience_store.models import Base, Run
 
 TABLES = {"run", "failure_signature", "lesson", "lesson_event", "deployment"}
-HEAD = "0002"
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+HEAD = _head()
 
 
 def _url(path: Path) -> str:
@@ -36,9 +46,10 @@ def test_open_database_creates_the_parent_directory_and_all_tables(tmp_path: Pat
             assert MigrationContext.configure(connection).get_current_revision() == HEAD
 
 
-def test_open_database_twice_keeps_data_and_a_single_revision(tmp_path: Path) -> None:
-    url = _url(tmp_path / "experience.db")
+def test_open_database_twice_keeps_data_and_a_single_revision(db_url: str) -> None:
+    url = db_url
     with open_database(url) as db:
+        assert TABLES <= set(inspect(db.engine).get_table_names())
         add_lesson(db, kind="rule", text="Use --ipc=host for NCCL.")
     with open_database(url) as db:
         assert [lesson.text for lesson in list_lessons(db)] == ["Use --ipc=host for NCCL."]
@@ -46,8 +57,8 @@ def test_open_database_twice_keeps_data_and_a_single_revision(tmp_path: Path) ->
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
 
 
-def test_migration_matches_the_models(tmp_path: Path) -> None:
-    with open_database(_url(tmp_path / "experience.db")) as db, db.engine.connect() as connection:
+def test_migration_matches_the_models(db_url: str) -> None:
+    with open_database(db_url) as db, db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 

@@ -31,8 +31,8 @@ SIGNATURE = "a" * 64
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with open_database(f"sqlite:///{tmp_path / 'experience.db'}") as database:
+def db(db_url: str) -> Iterator[Database]:
+    with open_database(db_url) as database:
         yield database
 
 
