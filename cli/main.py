@@ -89,12 +89,16 @@ def _register_subcommands() -> None:
     from modeldeploy.cli.diagnose import diagnose_command
     from modeldeploy.cli.logs import app as logs_app
     from modeldeploy.cli.sim import app as sim_app
+    from modeldeploy.cli.bench import bench_command
+    from modeldeploy.cli.serve import serve_command
 
     register_commands(app)
     app.command("diagnose")(diagnose_command)
     app.add_typer(experience_app, name="experience")
     app.add_typer(sim_app, name="sim")
     app.add_typer(logs_app, name="logs")
+    app.command("bench")(bench_command)
+    app.command("serve")(serve_command)
 
 
 _register_subcommands()

@@ -20,6 +20,7 @@ from modeldeploy.experience_store.lessons import (
     record_event,
 )
 from modeldeploy.experience_store.models import Deployment, FailureSignature, Lesson, LessonEvent, Run
+from modeldeploy.experience_store.bench_runs import BenchRun
 from modeldeploy.experience_store.retrieval import (
     LessonScope,
     RetrievedLesson,
@@ -30,6 +31,7 @@ from modeldeploy.experience_store.retrieval import (
 from modeldeploy.experience_store.runs import record_run, upsert_failure_signature
 
 __all__ = [
+    "BenchRun",
     "Database",
     "Deployment",
     "get_deployment",

@@ -11,6 +11,8 @@
 Streaming chat sends the role-only chunk (`{"role": "assistant", "content": ""}`) as soon as
 the request is accepted, before it is queued or prefilled: a client that counts it as the
 first token measures a TTFT that is too short (vllm#3759), as it would against a busy server.
+With MODELDEPLOY_SIM_CHUNK_TOKENS=k the first token is sent alone and the rest k per chunk
+(vLLM's --stream-interval), so a client's token-level ITL can be checked against chunk-level ITL.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ class App:
     """Routes requests; `ready` flips when the simulated load finishes."""
 
     def __init__(self, launch: "Launch", assessment: "Assessment", engine: Engine, metrics: "Metrics",
-                 started: float | None = None):
+                 started: float | None = None, chunk_tokens: int = 1):
         self.launch = launch
         self.assessment = assessment
         self.engine = engine
         self.metrics = metrics
         self.ready = False
+        self.chunk_tokens = max(1, chunk_tokens)
         self.created = int(started or time.time())
 
     # --- routing ---------------------------------------------------------------------------------
@@ -326,15 +329,21 @@ class App:
         elif echo:
             yield chunk(choice(echo, None))
         run = self.engine.run(steps, prompt_tokens, timing)
+        pending, held = "", 0  # tokens produced but not yet sent (chunk_tokens > 1)
         async with contextlib.aclosing(run):
             async for step in run:
                 produced += 1
+                pending += step.text
+                held += 1
                 usage = _usage(prompt_tokens, produced) if continuous and include_usage else None
                 if step.finish_reason:
-                    yield chunk(choice(step.text if step.text else ("" if not chat else None), step.finish_reason),
+                    yield chunk(choice(pending if pending else ("" if not chat else None), step.finish_reason),
                                 usage)
-                elif step.text:
-                    yield chunk(choice(step.text, None), usage)
+                    pending, held = "", 0
+                elif produced == 1 or held >= self.chunk_tokens:
+                    if pending:
+                        yield chunk(choice(pending, None), usage)
+                    pending, held = "", 0
         if include_usage:
             yield chunk(None, _usage(prompt_tokens, produced))
         yield b"data: [DONE]\n\n"

@@ -9,6 +9,7 @@ the same rendered command line starts the real server or the simulator.
 | MODELDEPLOY_SIM_TTFT_MS | prefill time of a request once it holds a slot | 50 |
 | MODELDEPLOY_SIM_TPOT_MS | time per further output token | 10 |
 | MODELDEPLOY_SIM_SLOTS | sequences decoded at once; more wait in a FIFO queue | the framework's --max-num-seqs & co |
+| MODELDEPLOY_SIM_CHUNK_TOKENS | tokens per streamed chunk after the first token, which is sent alone (vLLM's --stream-interval) | 1 |
 | MODELDEPLOY_SIM_STARTUP_S | load time (progress lines; /v1/models answers 503 meanwhile) | 1.0 |
 | MODELDEPLOY_SIM_GPU | virtual GPU JSON `{"name","memory_total_mib","compute_capability","count","cuda_driver_version"}` (or a hardware file's `{"gpus": [...], "cuda_driver_version"}`); absent/`none` = CPU | none |
 | MODELDEPLOY_SIM_IMAGE_CUDA | CUDA runtime version the "image" was built with (checked against the driver) | unset |
@@ -61,6 +62,7 @@ class Knobs:
     ttft_s: float = 0.05
     tpot_s: float = 0.01
     slots: int | None = None
+    chunk_tokens: int = 1
     startup_s: float = 1.0
     gpu: VirtualGPU | None = None
     image_cuda: str | None = None
@@ -155,6 +157,9 @@ def knobs_from_env(env: Mapping[str, str] | None = None) -> Knobs:
     slots = _int(env, "SLOTS")
     if slots is not None and slots < 1:
         raise KnobError(f"{PREFIX}SLOTS must be at least 1")
+    chunk_tokens = _int(env, "CHUNK_TOKENS") or 1
+    if chunk_tokens < 1:
+        raise KnobError(f"{PREFIX}CHUNK_TOKENS must be at least 1")
     fail = _int(env, "FAIL") or None  # 0 means no forced failure
     if fail is not None and not 1 <= fail <= 26:
         raise KnobError(f"{PREFIX}FAIL must be a row of failure-signatures.md (1-26), got {fail}")
@@ -164,6 +169,7 @@ def knobs_from_env(env: Mapping[str, str] | None = None) -> Knobs:
         ttft_s=_float(env, "TTFT_MS", 50.0) / 1000.0,
         tpot_s=_float(env, "TPOT_MS", 10.0) / 1000.0,
         slots=slots,
+        chunk_tokens=chunk_tokens,
         startup_s=_float(env, "STARTUP_S", 1.0),
         gpu=parse_gpu(env.get(PREFIX + "GPU")),
         image_cuda=(env.get(PREFIX + "IMAGE_CUDA") or "").strip() or None,

@@ -36,6 +36,7 @@ Simulator settings (environment):
   MODELDEPLOY_SIM_TTFT_MS     prefill time once a request holds a slot (default 50)
   MODELDEPLOY_SIM_TPOT_MS     time per further output token (default 10)
   MODELDEPLOY_SIM_SLOTS       sequences decoded at once; more wait in a queue (default: --max-num-seqs & co)
+  MODELDEPLOY_SIM_CHUNK_TOKENS tokens per streamed chunk after the first (default 1)
   MODELDEPLOY_SIM_STARTUP_S   simulated load time (default 1.0)
   MODELDEPLOY_SIM_GPU         virtual GPU JSON, e.g. {"name": "NVIDIA L4", "memory_total_mib": 23034,
                               "compute_capability": "8.9", "count": 1, "cuda_driver_version": "12.2"}; absent = CPU
@@ -97,7 +98,7 @@ class Simulator:
         slots = knobs.slots or launch.max_num_seqs or DEFAULT_MAX_NUM_SEQS[launch.framework]
         capacity = assessment.kv_tokens or assessment.max_model_len * slots
         engine = Engine(slots, knobs.ttft_s, knobs.tpot_s, metrics, capacity)
-        app = App(launch, assessment, engine, metrics)
+        app = App(launch, assessment, engine, metrics, chunk_tokens=knobs.chunk_tokens)
 
         def access(request: Request, status: int) -> None:
             self.emit(narrator.access(request.peer, request.method, request.target, request.version, status,

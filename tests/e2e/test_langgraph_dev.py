@@ -1,0 +1,67 @@
+"""`langgraph dev` serves `langgraph.json`'s deploy graph; the official SDK plans through it.
+
+`langgraph dev` (langgraph-cli[inmem]) rejects blocking calls on the event loop, so a plan that
+completes here also shows that the plan path does not block. Skipped when langgraph-cli is not installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from api_server import free_port, wait_until_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+LANGGRAPH = Path(sys.executable).with_name("langgraph")
+TINY = str(ROOT / "models" / "tiny-llama")
+
+
+@contextlib.contextmanager
+def langgraph_dev(workdir: Path, home: Path):
+    port = free_port()
+    log = workdir / "langgraph-dev.log"
+    env = {**os.environ, "MODELDEPLOY_HOME": str(home), "HF_HUB_OFFLINE": "1", "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+           "LANGSMITH_TRACING": "false"}
+    with log.open("wb") as out:
+        # cwd is a temporary directory: langgraph dev keeps its in-memory state in ./.langgraph_api
+        process = subprocess.Popen([str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--port", str(port),
+                                    "--host", "127.0.0.1", "--config", str(ROOT / "langgraph.json")],
+                                   cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", process, log, timeout=120)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+@pytest.mark.skipif(not LANGGRAPH.exists(), reason="langgraph-cli[inmem] is not installed in this environment")
+async def test_langgraph_dev_serves_the_deploy_graph_and_streams_a_plan(tmp_path, isolated_home):
+    from langgraph_sdk import get_client
+
+    with langgraph_dev(tmp_path, isolated_home) as (url, log):
+        client = get_client(url=url, api_key=None)
+        assistants = await client.assistants.search(graph_id="deploy")
+        assert [a["graph_id"] for a in assistants] == ["deploy"]
+        thread = await client.threads.create()
+        parts = [p async for p in client.runs.stream(thread["thread_id"], assistants[0]["assistant_id"],
+                                                      input={"request": {"model": TINY, "action": "plan"}},
+                                                      stream_mode=["updates", "custom"])]
+        events = [p.event for p in parts]
+        assert events[0] == "metadata" and "error" not in events, (events, log.read_text()[-3000:])
+        updates = [next(iter(p.data)) for p in parts if p.event == "updates"]
+        assert updates[-1] == "render_manifest"
+        assert any(p.event == "custom" and p.data["node"] == "plan_resources" for p in parts)
+        state = await client.threads.get_state(thread["thread_id"])
+        assert state["values"]["plan"]["feasible"] is True and state["values"]["decision"]["framework"]
+        assert "BlockingError" not in log.read_text()
