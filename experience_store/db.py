@@ -7,7 +7,7 @@ Alembic revision already equals the head, no migration script is executed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -110,7 +110,9 @@ def _upgrade(engine: Engine, url: URL) -> None:
     config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     head = ScriptDirectory.from_config(config).get_current_head()
     try:
-        with engine.begin() as connection:
+        with _one_migrator(url), engine.begin() as connection:
+            if url.get_backend_name() == "postgresql":  # held until this transaction (DDL included) commits
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             if MigrationContext.configure(connection).get_current_revision() == head:
                 return
             config.attributes["connection"] = connection
@@ -119,6 +121,20 @@ def _upgrade(engine: Engine, url: URL) -> None:
         raise UserInputError(f"cannot open database {_safe(url)}: {_first_line(exc.orig or exc)}") from None
     except CommandError as exc:
         raise ModelDeployError(f"cannot migrate database {_safe(url)}: {_first_line(exc)}") from None
+
+
+MIGRATION_LOCK_KEY = 0x6D6F64656C  # "model": the PostgreSQL advisory lock of our migrations
+
+
+def _one_migrator(url: URL) -> Any:
+    """Processes opening a fresh SQLite file at once would all try to create the tables: one at a time.
+
+    (PostgreSQL serialises them with an advisory lock inside the migration's transaction.)"""
+    if url.get_backend_name() != "sqlite" or _is_memory(url) or not url.database or url.database.startswith("file:"):
+        return nullcontext()
+    from filelock import FileLock
+
+    return FileLock(str(Path(url.database).expanduser()) + ".migrate.lock", timeout=300)
 
 
 def _safe(url: URL) -> str:

@@ -17,9 +17,11 @@ from modeldeploy.tools.runtimes.ports import port_is_free
 from modeldeploy.tools.runtimes.process_runtime import runtime_for
 
 NODE = "start_container"
+PORT_RETAKEN = "chosen port taken: choosing again"
+MAX_PORT_RETRIES = 5
 
 
-async def start_container(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["wait_ready", "cleanup"]]:
+async def start_container(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["wait_ready", "cleanup", "render_manifest"]]:
     """Start the server; a model that needs trust_remote_code waits for a person first."""
     # The model's own code runs in the server only with a person's yes (asked before anything starts).
     if state.decision.slots.trust_remote_code and not state.request.trust_remote_code_approved:
@@ -39,6 +41,11 @@ async def start_container(state: DeployState, runtime: Runtime[Context]) -> Comm
         rt = await asyncio.to_thread(runtime_for, kind)
         existing = await asyncio.to_thread(rt.find, name)
         if existing.status != "running" and not await asyncio.to_thread(port_is_free, state.artifacts.host_port):
+            retaken = sum(1 for a in state.audit if a.node == NODE and a.action == PORT_RETAKEN)
+            if state.request.port is None and retaken < MAX_PORT_RETRIES:
+                # We chose that port a moment ago and something took it since: render with another one.
+                return Command(goto="render_manifest", update={"audit": [step.done(
+                    PORT_RETAKEN, message=f"port {state.artifacts.host_port} was taken since it was chosen")]})
             raise ModelDeployError(f"port {state.artifacts.host_port} is taken on this host; choose another with --port")
         server, reused = await asyncio.to_thread(rt.start, spec)
     except ModelDeployError as exc:

@@ -84,18 +84,6 @@ def _ours(docker_client, names: set[str]) -> list:
             if c.labels.get("modeldeploy.deployment") in names]
 
 
-def _ports_outside_the_ephemeral_range(count: int) -> list[int]:
-    """Free ports below the kernel's ephemeral range. The graph's own choice (an ephemeral port) can be taken
-    by one of the other 19 runs' client connections before its container binds it, and start_container then
-    fails the run instead of choosing again (reported; not this test's subject)."""
-    from modeldeploy.tools.runtimes.ports import port_is_free
-
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports = [p for p in range(low - 4000, low) if p != 2024 and port_is_free(p)][:count]
-    assert len(ports) == count
-    return ports
-
-
 def _remove_all(names: list[str]) -> list[dict]:
     """remove_deployment for each name; an error is recorded, not raised (it must not hide the test's own)."""
     from modeldeploy.tools.deployments import remove_deployment
@@ -115,7 +103,6 @@ async def test_twenty_concurrent_deploys_each_get_their_own_container(sim_image,
     from langgraph_sdk import get_client
 
     names = [f"md-api-many-{i:02d}" for i in range(20)]
-    ports = await asyncio.to_thread(_ports_outside_the_ephemeral_range, len(names))
     docker_client = docker.from_env(timeout=120)
     before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "modeldeploy.managed=true"})}
     with running_server(isolated_home) as server:
@@ -126,8 +113,8 @@ async def test_twenty_concurrent_deploys_each_get_their_own_container(sim_image,
             runs = await asyncio.gather(*(
                 client.runs.create(t["thread_id"], "deploy", input={"request": {
                     "model": TINY, "action": "deploy", "runtime": "docker", "image": sim_image, "approve": True,
-                    "deployment_name": name, "port": port}}, context={"startup_timeout_s": 600})
-                for t, name, port in zip(threads, names, ports)))
+                    "deployment_name": name}}, context={"startup_timeout_s": 600})
+                for t, name in zip(threads, names)))  # ports: the graph's own choice, 20 at once
             results = await asyncio.gather(*(client.runs.join(r["thread_id"], r["run_id"]) for r in runs))
             statuses = {r["artifacts"]["deployment_name"]: (r.get("status"), r.get("error")) for r in results}
             assert statuses == {name: ("ready", None) for name in names}

@@ -125,3 +125,18 @@ def test_migration_renders_postgresql_ddl_offline() -> None:
     assert "TIMESTAMP WITH TIME ZONE" in ddl
     assert "config JSON" in ddl
     assert "CONSTRAINT uq_lesson_natural_key UNIQUE (natural_key)" in ddl
+
+
+def _open_and_count(url: str) -> int:
+    with open_database(url) as db:
+        return len(list_lessons(db))
+
+
+def test_many_processes_opening_a_fresh_database_at_once_all_succeed(db_url: str) -> None:
+    """Twenty deployments starting together each open (and so migrate) the same new database."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(_open_and_count, [db_url] * 16)) == [0] * 16
+    with open_database(db_url) as db, db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
