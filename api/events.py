@@ -22,21 +22,24 @@ class Event:
 
 
 class EventLog:
-    """Append-only (bounded: the oldest events go first) log with waiting readers."""
+    """Append-only (bounded: the oldest events go first) log with waiting readers.
+
+    Readers wait on an asyncio.Event that each append sets and replaces: waiting on it can time out
+    (the heartbeat) safely, and no lock is held while a reader's client is being written to."""
 
     def __init__(self, max_events: int = 20000) -> None:
         self._events: deque[Event] = deque(maxlen=max_events)
         self._next_id = 1
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self.closed = False
 
     async def append(self, event: str, data: Any) -> None:
-        async with self._changed:
-            self._events.append(Event(self._next_id, event, data))
-            self._next_id += 1
-            if event in TERMINAL:
-                self.closed = True
-            self._changed.notify_all()
+        self._events.append(Event(self._next_id, event, data))
+        self._next_id += 1
+        if event in TERMINAL:
+            self.closed = True
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def after(self, last_id: int) -> list[Event]:
         return [e for e in self._events if e.id > last_id]
@@ -44,18 +47,18 @@ class EventLog:
     async def follow(self, last_id: int = 0, heartbeat_s: float | None = None) -> AsyncIterator[Event | None]:
         """Events after `last_id`, as they come, until the terminal one; None when quiet for `heartbeat_s`."""
         while True:
+            changed = self._changed  # taken before reading: an append after this point sets it
             pending = self.after(last_id)
             for e in pending:
                 last_id = e.id
                 yield e
                 if e.event in TERMINAL:
                     return
-            if self.closed and not pending:
+            if pending:
+                continue
+            if self.closed:
                 return
-            async with self._changed:
-                if self._next_id - 1 > last_id or self.closed:
-                    continue
-                try:
-                    await asyncio.wait_for(self._changed.wait(), heartbeat_s)
-                except TimeoutError:
-                    yield None
+            try:
+                await asyncio.wait_for(changed.wait(), heartbeat_s)
+            except TimeoutError:
+                yield None

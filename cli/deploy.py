@@ -27,6 +27,8 @@ EXIT_AWAITING_APPROVAL = 4
 
 def deploy_document(outcome: Any) -> dict[str, Any]:
     """The `deploy --json` document."""
+    from modeldeploy.nodes.approve import benchmark_summary, evaluation_summary
+
     v = outcome.values
     a = v.get("artifacts") or {}
     d = v.get("decision") or {}
@@ -52,6 +54,8 @@ def deploy_document(outcome: Any) -> dict[str, Any]:
         "attempts": v.get("attempts", []),
         "repairs": v.get("repairs", []),
         "smoke_test": smoke,
+        "benchmark": benchmark_summary(v.get("benchmark")),
+        "evaluations": evaluation_summary(v.get("evaluations") or {}),
         "approval": v.get("approval") or (outcome.interrupts[0] if outcome.interrupts else None),
         "gateway_config": a.get("gateway_config"),
         "reasons": reasons,
@@ -69,6 +73,17 @@ def _print(doc: dict[str, Any], console: Console) -> None:
         console.print(f"  endpoint: {doc['endpoint']}  model: {doc['served_model_name']}")
         console.print(f"  try: curl {doc['endpoint']}/chat/completions -H 'Content-Type: application/json' "
                       f"-d '{{\"model\": \"{doc['served_model_name']}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hi\"}}]}}'")
+    bench = doc.get("benchmark")
+    for run in bench if isinstance(bench, list) else []:
+        console.print(f"  load test {run['load']}: {run['request_throughput']} req/s, {run['output_token_throughput']} tok/s, "
+                      f"TTFT {run['ttft_ms_mean'] or 0:.1f} ms, TPOT {run['tpot_ms_mean'] or 0:.2f} ms"
+                      + ("" if run["valid"] else " (client-bound: not the server's number)"))
+    if isinstance(bench, dict) and bench.get("error"):
+        console.print(f"  load test: {bench['error']}")
+    for suite, r in (doc.get("evaluations") or {}).items():
+        console.print(f"  eval {suite}: " + (r["error"] if "error" in r else
+                      f"{r['score_official']:.1%} official, {r['score_strict']:.1%} strict, n={r['n']}, "
+                      f"unparsed {r['unparsed_rate']:.1%}"))
     for reason in doc["reasons"]:
         console.print(f"  - {reason}")
     if doc["status"] == "awaiting_approval":
@@ -115,13 +130,17 @@ def deploy(
     virtual_gpus: Annotated[bool, typer.Option("--virtual-gpus", help="The --hardware GPUs are played by the simulator: no device requests.")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Approve running the model's own code up front.")] = False,
     startup_timeout: Annotated[float | None, typer.Option(min=1, help="Seconds to wait for readiness (default grows with size).")] = None,
+    bench_concurrency: Annotated[str | None, typer.Option(help="Load-test after the smoke test at these user counts, e.g. 1,4,16.")] = None,
+    bench_requests: Annotated[int, typer.Option(min=1, help="Requests per load point of that load test.")] = 32,
+    eval_suites: Annotated[list[str] | None, typer.Option("--eval", help="Evaluate with this suite after the load test (repeatable): mmlu_pro, aime2025, gsm8k, addition, or a suite YAML.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions of each suite.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")] = False,
 ) -> None:
     """Deploy a model: plan, weights, image, server, readiness, smoke test, approval, registration."""
     from modeldeploy.catalog import load_catalog
     from modeldeploy.cli.run_graph import run_graph, thread_for
     from modeldeploy.graph import Context
-    from modeldeploy.schemas.run import DeployRequest
+    from modeldeploy.schemas.run import BenchProfile, DeployRequest, EvalRequest
     from modeldeploy.tools.hardware.probe import load_hardware_file
     from modeldeploy.tools.model_inspect.source import resolve_source
     from modeldeploy.tools.runtimes.images import valid_image
@@ -145,7 +164,16 @@ def deploy(
             argv = shlex.split(command)
         except ValueError as exc:
             raise UserInputError(f"--command: {exc}") from None
+    bench = None
+    if bench_concurrency:
+        try:
+            users = [int(v) for v in bench_concurrency.split(",") if v.strip()]
+        except ValueError:
+            raise UserInputError(f"--bench-concurrency {bench_concurrency!r}: expected numbers like 1,4,16") from None
+        bench = BenchProfile(concurrency=users, num_requests=bench_requests)
+    evals = [EvalRequest(suite=suite, limit=eval_limit) for suite in eval_suites or []]
     request = DeployRequest(
+        benchmark=bench, evals=evals,
         model=model, framework=framework, image=image, deployment_name=name, port=port, approve=yes, runtime=runtime,
         hardware=load_hardware_file(hardware) if hardware else None, max_model_len=max_model_len, max_gpus=max_gpus,
         served_model_name=served_model_name, python_env=python_env, command=argv, action="deploy", env=extra_env,

@@ -90,6 +90,8 @@ def _register_subcommands() -> None:
     from modeldeploy.cli.logs import app as logs_app
     from modeldeploy.cli.sim import app as sim_app
     from modeldeploy.cli.bench import bench_command
+    from modeldeploy.cli.eval import app as eval_app
+    from modeldeploy.cli.mcp import mcp_command
     from modeldeploy.cli.serve import serve_command
 
     register_commands(app)
@@ -98,7 +100,9 @@ def _register_subcommands() -> None:
     app.add_typer(sim_app, name="sim")
     app.add_typer(logs_app, name="logs")
     app.command("bench")(bench_command)
+    app.add_typer(eval_app, name="eval")
     app.command("serve")(serve_command)
+    app.command("mcp")(mcp_command)
 
 
 _register_subcommands()

@@ -58,7 +58,8 @@ async def _latest_run(graph: Any, base: str) -> tuple[str, bool]:
     return (base if n == 1 else f"{base}-{n}"), False
 
 
-async def _run(inputs: Any, context: Context, thread_id: str, progress: NodeProgress, resume_pending: bool) -> RunOutcome:
+async def arun_graph(inputs: Any, context: Context, thread_id: str, progress: Any, resume_pending: bool = False) -> RunOutcome:
+    """Run (or resume) the graph inside a running event loop; `progress` is any sink with handle(event) and a context."""
     from langgraph.types import Command
 
     async with open_checkpointer(context.database_url) as saver:
@@ -101,4 +102,4 @@ def run_graph(inputs: Any, context: Context, show_progress: bool, thread_id: str
     import uuid
 
     progress = NodeProgress(enabled=None if show_progress else False)
-    return asyncio.run(_run(inputs, context, thread_id or str(uuid.uuid4()), progress, resume_pending))
+    return asyncio.run(arun_graph(inputs, context, thread_id or str(uuid.uuid4()), progress, resume_pending))

@@ -48,6 +48,10 @@ class DeployState(BaseModel):
     """Experience-library lessons this run acted on (strengthened on success, weakened on failure)."""
     smoke: dict[str, Any] | None = None
     """The smoke test result (chat/completion, streaming and not, usage) and the stack it ran on."""
+    benchmark: dict[str, Any] | None = None
+    """The load test's result document (docs/benchmarking.md), with the comparison to the previous run."""
+    evaluations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Scores per evaluation suite (docs/evaluation.md), with the dataset and template hashes."""
     approval: dict[str, Any] | None = None
     """Whether a person approved registering the endpoint, and who."""
     status: Literal["planned", "deploying", "ready", "failed", "rejected"] | None = None

@@ -19,7 +19,7 @@ NODE = "approve"
 
 
 def approval_request(state: DeployState) -> dict[str, Any]:
-    """What the person sees: the plan in one paragraph and the smoke results."""
+    """What the person sees: the plan in one paragraph, the smoke results, load-test and evaluation numbers."""
     d, a = state.decision, state.artifacts
     return {
         "kind": "register",
@@ -30,8 +30,25 @@ def approval_request(state: DeployState) -> dict[str, Any]:
                  "dtype": d.slots.dtype, "max_model_len": d.slots.max_model_len, "decided_by": d.decided_by,
                  "rationale": d.rationale, "trust_remote_code": d.slots.trust_remote_code},
         "smoke": {c["name"]: {"ok": c["ok"], "latency_ms": round(c["latency_ms"], 1)} for c in (state.smoke or {}).get("checks", [])},
+        "benchmark": benchmark_summary(state.benchmark),
+        "evaluations": evaluation_summary(state.evaluations),
         "resume_with": {"approved": True, "by": "name"},
     }
+
+
+def benchmark_summary(doc: dict[str, Any] | None) -> list[dict[str, Any]] | dict[str, Any] | None:
+    """Per load point: throughput, TTFT/TPOT means and whether the run measured the server (valid)."""
+    if not doc or "error" in doc:
+        return doc
+    return [{"load": r["label"], "request_throughput": round(r["request_throughput"], 3),
+             "output_token_throughput": round(r["output_token_throughput"], 1),
+             "ttft_ms_mean": r["ttft_ms"]["mean"], "tpot_ms_mean": r["tpot_ms"]["mean"], "failed": r["failed"],
+             "valid": r["valid"]} for r in doc.get("runs", [])]
+
+
+def evaluation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    keys = ("n", "score_official", "score_strict", "unparsed_rate", "truncated_rate", "ci95", "error")
+    return {suite: {k: r[k] for k in keys if k in r} for suite, r in (results or {}).items()}
 
 
 def _is_yes(answer: Any) -> bool:

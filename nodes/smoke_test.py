@@ -15,7 +15,7 @@ from modeldeploy.tools.endpoint.openai_client import server_version, smoke_test 
 NODE = "smoke_test"
 
 
-async def smoke_test(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["approve", "diagnose_failure"]]:
+async def smoke_test(state: DeployState, runtime: Runtime[Context]) -> Command[Literal["benchmark", "diagnose_failure"]]:
     step = Step(runtime, NODE)
     result = await run_smoke(state.artifacts.endpoint, state.artifacts.served_model_name)
     reported = await server_version(state.artifacts.endpoint)
@@ -36,5 +36,5 @@ async def smoke_test(state: DeployState, runtime: Runtime[Context]) -> Command[L
                                                         "audit": [step.done("smoke test", "failed", error)]})
     latency = {c.name: round(c.latency_ms, 1) for c in result.checks}
     artifacts = state.artifacts.model_copy(update={"framework_version": result.stack["framework_version"]})
-    return Command(goto="approve", update={"smoke": dump(result), "artifacts": dump(artifacts), "audit": [step.done(
+    return Command(goto="benchmark", update={"smoke": dump(result), "artifacts": dump(artifacts), "audit": [step.done(
         "smoke test passed", message=", ".join(f"{k} {v} ms" for k, v in latency.items()), latency_ms=latency)]})

@@ -16,6 +16,36 @@ DEPLOYMENT_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 """DNS-1123 label: valid as a container name and as Kubernetes metadata."""
 
 
+class BenchProfile(BaseModel):
+    """The load test the benchmark node runs after the smoke test (a closed-loop sweep of users)."""
+
+    concurrency: list[int] = Field(default_factory=lambda: [1, 4], min_length=1, max_length=16,
+                                   description="Load points: simultaneous users.")
+    num_requests: int = Field(default=32, ge=1, le=100_000, description="Requests per load point.")
+    input_len: int = Field(default=128, ge=1, le=1_000_000, description="Prompt tokens.")
+    output_len: int = Field(default=64, ge=1, le=1_000_000, description="Output tokens asked for.")
+    api: Literal["chat", "completions"] = "chat"
+    slo_ttft_ms: float | None = Field(default=None, gt=0, description="Goodput: time to first token at most this.")
+    slo_tpot_ms: float | None = Field(default=None, gt=0, description="Goodput: time per output token at most this.")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _users(cls, values: list[int]) -> list[int]:
+        if any(v < 1 or v > 4096 for v in values):
+            raise ValueError("concurrency values are between 1 and 4096")
+        return values
+
+
+class EvalRequest(BaseModel):
+    """One evaluation suite the evaluate node runs against the new endpoint."""
+
+    suite: str = Field(pattern=r"^([A-Za-z0-9_.\-]{1,64}|[^\x00]{1,4096}\.ya?ml)$",
+                       description="mmlu_pro, aime2025, gsm8k, addition, or a custom suite's YAML file.")
+    data: str | None = Field(default=None, description="The dataset pack (a file or directory); default: the suite's own.")
+    limit: int | None = Field(default=None, ge=1, description="Only the first N questions.")
+    concurrency: int = Field(default=8, ge=1, le=256)
+
+
 class DeployRequest(BaseModel):
     """What the user asked for."""
 
@@ -39,6 +69,9 @@ class DeployRequest(BaseModel):
     virtual_gpus: bool = Field(default=False, description="The hardware's GPUs are virtual (the simulator): no device "
                                                           "requests; the simulator is told the GPU it plays.")
     trust_remote_code_approved: bool = Field(default=False, description="A person approved running the model's own code.")
+    benchmark: BenchProfile | None = Field(default=None, description="Load test the endpoint after the smoke test.")
+    evals: list[EvalRequest] = Field(default_factory=list, max_length=16,
+                                     description="Evaluation suites to run after the benchmark.")
 
     @field_validator("env")
     @classmethod

@@ -13,7 +13,8 @@ import time
 
 import httpx
 import pytest
-from bench_servers import TINY, free_port, vllm_env
+from bench_servers import TINY, free_port
+from vllm_env import vllm_env
 
 from modeldeploy.tools.bench.runner import run_benchmark
 from modeldeploy.tools.bench.schema import BenchConfig, Load, WorkloadSpec
@@ -25,9 +26,6 @@ START_TIMEOUT_S = 240
 @pytest.fixture(scope="module")
 def vllm_url():
     env_dir = vllm_env()
-    if env_dir is None:
-        pytest.fail("MODELDEPLOY_TEST_VLLM_ENV does not name the vLLM CPU environment (scripts/ci/vllm_cpu_env.sh)",
-                    pytrace=False)
     port = free_port()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([str(env_dir / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server",

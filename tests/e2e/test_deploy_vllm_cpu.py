@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from vllm_env import vllm_env
 from proc_tree import alive as _alive, carrying as _carrying, tree as _tree
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("modeldeploy"))
 TINY = str(ROOT / "models" / "tiny-llama")
-ENV_VAR = "MODELDEPLOY_TEST_VLLM_ENV"
 DEPLOY_TIMEOUT_S = 900      # the CLI's own start-up timeout for this model is 10 min
 EXIT_WAIT_S = 60
 
@@ -36,19 +36,6 @@ EXIT_WAIT_S = 60
 def run(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
                           env={**os.environ, "MODELDEPLOY_HOME": str(home)})
-
-
-def vllm_env() -> Path:
-    value = os.environ.get(ENV_VAR)
-    if not value:
-        pytest.fail(f"{ENV_VAR} is not set: this test needs the real vLLM CPU environment. Make it with "
-                    f"`scripts/ci/vllm_cpu_env.sh` (prints its path; .ci/run runs it) and export "
-                    f"{ENV_VAR}=<that path>.", pytrace=False)
-    env = Path(value)
-    if not (env / "bin" / "python").exists():
-        pytest.fail(f"{ENV_VAR}={value} has no bin/python: run `scripts/ci/vllm_cpu_env.sh` to (re)make it.",
-                    pytrace=False)
-    return env
 
 
 def _log_tail(home: Path, name: str | None, lines: int = 60) -> str:

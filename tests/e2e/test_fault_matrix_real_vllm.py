@@ -43,6 +43,7 @@ from typing import Callable
 import httpx
 import numpy as np
 import pytest
+from vllm_env import vllm_env
 from proc_tree import carrying
 
 pytestmark = pytest.mark.slow
@@ -50,17 +51,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("modeldeploy"))
 TINY = ROOT / "models" / "tiny-llama"
-ENV_VAR = "MODELDEPLOY_TEST_VLLM_ENV"
 DEPLOY_TIMEOUT_S = 900
 PARALLEL = 3          # vLLM CPU start-ups at once on this 2-core machine (mostly waiting on torch.compile)
-
-
-def vllm_env() -> Path:
-    value = os.environ.get(ENV_VAR)
-    if not value or not (Path(value) / "bin" / "python").exists():
-        pytest.fail(f"{ENV_VAR} does not name the real vLLM CPU environment: run scripts/ci/vllm_cpu_env.sh and "
-                    f"export {ENV_VAR}=<the path it prints>", pytrace=False)
-    return Path(value)
 
 
 # --- the faulty models --------------------------------------------------------------------------

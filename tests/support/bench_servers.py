@@ -74,8 +74,3 @@ class SimServer:
                 self.proc.wait(5)
 
 
-def vllm_env() -> Path | None:
-    value = os.environ.get("MODELDEPLOY_TEST_VLLM_ENV")
-    if value and (Path(value) / "bin" / "python").exists():
-        return Path(value)
-    return None

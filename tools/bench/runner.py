@@ -6,6 +6,8 @@ loop/CPU monitor and periodic scrapes, a last scrape, then the analysis (off the
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import os
 import time
@@ -118,8 +120,9 @@ def pool_size(cfg: BenchConfig) -> int:
 async def open_session(cfg: BenchConfig, progress: Progress | None = None, api_key: str | None = None,
                        fixed_output: int | None = None) -> tuple[Session, Client]:
     """Tokenizer, workload, client, probe; the caller closes the client (`async with`)."""
-    tokenizer = load_tokenizer(cfg.tokenizer, cfg.model)
-    specs = build_specs(cfg.workload, pool_size(cfg), tokenizer, fixed_output)
+    # Files (tokenizer, dataset) are read in a thread: the graph's benchmark node runs on the event loop.
+    tokenizer = await asyncio.to_thread(load_tokenizer, cfg.tokenizer, cfg.model)
+    specs = await asyncio.to_thread(build_specs, cfg.workload, pool_size(cfg), tokenizer, fixed_output)
     connections = max([l.concurrency or l.max_concurrency or 0 for l in cfg.loads] + [0]) or 10000
     client = Client(cfg.endpoint, cfg.api, api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
                     cfg.timeout_s, connections)

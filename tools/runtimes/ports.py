@@ -24,13 +24,16 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+EPHEMERAL = _ephemeral_range()  # read once, at import: free_port runs inside async nodes
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago, chosen below the ephemeral range.
 
     Ports the kernel hands out for outgoing connections (the ephemeral range) would be taken
     again by this machine's own clients between now and the server's bind; below it, only
     another server can take it."""
-    low, _ = _ephemeral_range()
+    low, _ = EPHEMERAL
     if low > 12000:
         rng = random.SystemRandom()
         for _ in range(50):

@@ -1,0 +1,173 @@
+"""How much of an eval's wall time is the client's: 1,000 questions at concurrency 32, against the simulator and
+against a server whose timing is exact.
+
+    .venv/bin/python bench/eval_client_overhead.py [--server both|sim|fixed] [--n 1000] [--concurrency 32] [--runs 5]
+
+Each server runs as its own process pinned to core 1, this process (which only runs `run_eval`: suite and pack
+loading, requests, scoring, the samples file, the bootstrap, the result files) pinned to core 0. The servers:
+`sim` is `python -m modeldeploy.simulator` (TTFT 50 ms, TPOT 10 ms; it answers the addition questions in one
+token), `fixed` is bench/eval_fixed_latency_server.py (every answer exactly --latency-ms after its request, a few
+microseconds of server CPU). Per run:
+
+* overhead_pct (the Must-show figure, < 5%): the share of the wall time not spent waiting on the server,
+  100 * (wall - ideal) / wall. `ideal` is the wall time of a client that costs nothing: ceil(n / concurrency)
+  rounds of the server's mean request time as the server itself measured it (the simulator's
+  `vllm:e2e_request_latency_seconds` sum / count over the run, from /metrics; the fixed server's /stats).
+  Whatever the server spends outside that window (the simulator's HTTP parsing, routing and serialisation, and
+  its event loop's queue when 32 requests arrive at once) counts as client overhead here: the figure errs high,
+  most for the simulator (server_cpu_us_per_request says how much it spends).
+* cpu_share_pct: the eval process's CPU time (user + system, all threads, getrusage) / wall time. Not the
+  overhead (CPU that overlaps the wait costs no wall time), but how close the client is to saturating its
+  core; cpu_us_per_request is that cost per request, whatever the server's speed.
+
+Runs are repeated (--runs) and the median reported with every run, as near-limit figures vary. Prints one JSON
+object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from bench_servers import SimServer  # noqa: E402
+
+from modeldeploy.tools.eval.runner import EvalConfig, run_eval  # noqa: E402
+
+E2E = re.compile(r"^vllm:e2e_request_latency_seconds_(sum|count)\{[^}]*\} (\S+)$", re.M)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def get(url: str) -> str:
+    return urllib.request.urlopen(url, timeout=10).read().decode()
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+class Sim:
+    """The simulator; server time from its e2e latency histogram."""
+
+    name = "sim"
+
+    def __init__(self, args) -> None:
+        self.server = SimServer(ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms)
+
+    def __enter__(self):
+        self.server.__enter__()
+        self.url, self.model, self.pid = self.server.url, self.server.model, self.server.proc.pid
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.__exit__(*exc)
+
+    def totals(self) -> tuple[float, float]:
+        found = {k: float(v) for k, v in E2E.findall(get(self.url.removesuffix("/v1") + "/metrics"))}
+        return found.get("sum", 0.0), found.get("count", 0.0)
+
+
+class Fixed:
+    """bench/eval_fixed_latency_server.py; server time from its /stats."""
+
+    name = "fixed"
+
+    def __init__(self, args) -> None:
+        self.cmd = [sys.executable, str(ROOT / "bench" / "eval_fixed_latency_server.py"), "--latency-ms",
+                    str(args.latency_ms)]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # "ready PORT", printed once it listens
+        if not line.startswith("ready "):
+            self.proc.kill()
+            raise SystemExit(f"the fixed-latency server did not start: {line!r}")
+        self.url, self.model, self.pid = f"http://127.0.0.1:{int(line.split()[1])}/v1", "fixed", self.proc.pid
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def totals(self) -> tuple[float, float]:
+        doc = json.loads(get(self.url.removesuffix("/v1") + "/stats"))
+        return doc["hold_s_sum"], float(doc["requests"])
+
+
+def pin(pid: int, core: int) -> bool:
+    if len(os.sched_getaffinity(0)) < 2:
+        return False
+    os.sched_setaffinity(pid, {core})
+    return True
+
+
+def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens: int) -> dict:
+    cfg = EvalConfig(endpoint=server.url, model=server.model, suite="addition", data=data, concurrency=concurrency,
+                     max_tokens=max_tokens, out=out)
+    s0, c0 = server.totals()
+    server_cpu0 = process_cpu_s(server.pid)
+    r0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    run = run_eval(cfg)
+    wall, r1 = time.perf_counter() - wall0, resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu = process_cpu_s(server.pid) - server_cpu0
+    s1, c1 = server.totals()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    server_mean = (s1 - s0) / (c1 - c0)
+    ideal = math.ceil(n / concurrency) * server_mean
+    summary = run.summary
+    return {"wall_s": round(wall, 3), "ideal_wall_s": round(ideal, 3),
+            "overhead_pct": round(100 * (wall - ideal) / wall, 2), "client_cpu_s": round(cpu, 3),
+            "cpu_share_pct": round(100 * cpu / wall, 2), "cpu_us_per_request": round(1e6 * cpu / n),
+            "server_mean_ms": round(1000 * server_mean, 2), "server_requests": int(c1 - c0),
+            "server_cpu_us_per_request": round(1e6 * server_cpu / n), "requests_per_s": round(n / wall, 1),
+            "errors": round(summary.error_rate * summary.n), "score": summary.score_official}
+
+
+def measure(kind, args, data: Path, work: Path) -> dict:
+    with kind(args) as server:
+        pinned = pin(server.pid, 1) and pin(0, 0)
+        runs = [one_run(server, data, work / f"{kind.name}{i}", args.n, args.concurrency, args.max_tokens)
+                for i in range(args.runs)]
+    keys = ("overhead_pct", "cpu_share_pct", "cpu_us_per_request", "wall_s", "ideal_wall_s", "requests_per_s",
+            "server_cpu_us_per_request")
+    return {"pinned": pinned, "median": {k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=("both", "sim", "fixed"), default="both")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--ttft-ms", type=float, default=50, help="simulator")
+    parser.add_argument("--tpot-ms", type=float, default=10, help="simulator")
+    parser.add_argument("--latency-ms", type=float, default=50, help="fixed-latency server")
+    parser.add_argument("--max-tokens", type=int, default=8)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="eval-bench-"))
+    data = work / "add.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "a": i, "b": i + 1, "answer": str(2 * i + 1)}) + "\n"
+                            for i in range(args.n)))
+    kinds = {"sim": [Sim], "fixed": [Fixed], "both": [Sim, Fixed]}[args.server]
+    report = {"n": args.n, "concurrency": args.concurrency, "runs": args.runs}
+    for kind in kinds:
+        report[kind.name] = measure(kind, args, data, work)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
