@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,20 +20,27 @@ from modeldeploy.api.graphs import GraphEntry, Graphs
 from modeldeploy.api.http import Services
 from modeldeploy.api.runs import RunManager
 from modeldeploy.api.thread_store import ThreadStore
+from modeldeploy.experience_store import open_database
+from modeldeploy.graph.checkpointer import is_postgres, open_checkpointer
 
 log = logging.getLogger("modeldeploy.api")
+POSTGRES_POOL = 20  # connections the API's runs share
 
 
-def _migrate_experience_database() -> None:
-    """Create/migrate the experience database once, before any run: concurrent runs opening a fresh
-    database for the first time would otherwise race on its migrations."""
-    from modeldeploy.errors import ModelDeployError
-    from modeldeploy.experience_store import open_database
+@contextlib.asynccontextmanager
+async def _checkpointer(settings: ApiSettings) -> AsyncIterator[Any]:
+    """PostgreSQL: the checkpoints in the one database, through a pool. SQLite: the CLI's checkpoint file."""
+    if is_postgres(settings.database_url):
+        async with open_checkpointer(settings.database_url, pool_size=POSTGRES_POOL) as saver:
+            yield saver
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    try:
-        open_database().engine.dispose()
-    except ModelDeployError as exc:  # runs will report it; the API itself can still serve state and history
-        log.warning("experience database: %s", exc)
+    if settings.checkpoint != ":memory:":
+        await asyncio.to_thread(Path(settings.checkpoint).parent.mkdir, parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(settings.checkpoint) as saver:
+        await saver.setup()
+        yield saver
 
 
 def create_app(settings: ApiSettings | None = None, graphs: dict[str, GraphEntry] | None = None) -> Starlette:
@@ -42,25 +49,23 @@ def create_app(settings: ApiSettings | None = None, graphs: dict[str, GraphEntry
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
         os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
-        if settings.checkpoint != ":memory:":
-            await asyncio.to_thread(Path(settings.checkpoint).parent.mkdir, parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(settings.checkpoint) as saver:
-            threads = ThreadStore(saver)
-            await threads.setup()
+        # Migrated once here, before any run: concurrent runs would otherwise all open a fresh database at once.
+        db = await asyncio.to_thread(open_database, settings.database_url)
+        async with _checkpointer(settings) as saver:
+            threads = ThreadStore(db, saver)
             runs = RunManager(settings, threads)
             await asyncio.to_thread(routes_system.versions)
-            await asyncio.to_thread(_migrate_experience_database)
             served = await asyncio.to_thread(Graphs, saver, graphs)  # imports the graph modules: file I/O
             app.state.services = Services(settings=settings, graphs=served, threads=threads, runs=runs)
-            log.info("modeldeploy API ready: checkpoints in %s, auth %s", settings.checkpoint,
+            where = "PostgreSQL" if is_postgres(settings.database_url) else settings.checkpoint
+            log.info("modeldeploy API ready: checkpoints in %s, auth %s", where,
                      "on" if settings.tokens else "off (loopback only)")
             try:
                 yield
             finally:
                 await runs.shutdown()
+                await asyncio.to_thread(db.close)
 
     routes = [*routes_system.ROUTES, *routes_assistants.ROUTES, *routes_threads.ROUTES, *routes_runs.ROUTES]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

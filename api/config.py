@@ -60,8 +60,10 @@ class ApiSettings:
 
     tokens: tuple[str, ...] = field(default_factory=load_tokens)
     """Accepted bearer tokens; empty means no authentication (allowed on loopback only)."""
+    database_url: str = field(default_factory=settings.database_url)
+    """The one database (MODELDEPLOY_DATABASE_URL): the API's threads, and the checkpoints when it is PostgreSQL."""
     checkpoint: str = field(default_factory=checkpoint_location)
-    """SQLite file of the LangGraph checkpointer (also holds the API's thread table)."""
+    """SQLite file of the LangGraph checkpointer when the database is SQLite (':memory:' for tests)."""
     heartbeat_s: float = field(default_factory=lambda: _float_env("MODELDEPLOY_API_HEARTBEAT_S", 10.0))
     """Seconds between SSE heartbeat comments while a run is quiet."""
     max_events_per_run: int = 20000

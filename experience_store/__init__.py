@@ -20,6 +20,7 @@ from modeldeploy.experience_store.lessons import (
     record_event,
 )
 from modeldeploy.experience_store.models import Deployment, FailureSignature, Lesson, LessonEvent, Run
+from modeldeploy.experience_store.api_threads import ApiThread
 from modeldeploy.experience_store.bench_runs import BenchRun
 from modeldeploy.experience_store.retrieval import (
     LessonScope,
@@ -31,6 +32,7 @@ from modeldeploy.experience_store.retrieval import (
 from modeldeploy.experience_store.runs import record_run, upsert_failure_signature
 
 __all__ = [
+    "ApiThread",
     "BenchRun",
     "Database",
     "Deployment",

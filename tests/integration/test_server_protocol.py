@@ -22,12 +22,19 @@ PLAN = {"request": {"model": TINY, "action": "plan"}}
 SILENT_SERVER = [sys.executable, "-c", "import time; time.sleep(600)"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    """The API on each backend: SQLite files, or one PostgreSQL database for threads and checkpoints."""
+    from databases import fresh_database
+
     home = tmp_path_factory.mktemp("api") / "home"
-    with running_server(home, extra_env={"MODELDEPLOY_API_BLOCKBUSTER": "1"}) as srv:
-        srv.home = home
-        yield srv
+    with fresh_database(request.param, home.parent) as url:
+        env = {"MODELDEPLOY_API_BLOCKBUSTER": "1"}
+        if request.param == "postgresql":
+            env["MODELDEPLOY_DATABASE_URL"] = url
+        with running_server(home, extra_env=env) as srv:
+            srv.home, srv.database_url = home, url
+            yield srv
 
 
 @pytest.fixture
@@ -309,3 +316,26 @@ def test_a_loopback_server_without_tokens_is_open_and_tokens_file_is_read(tmp_pa
         assert httpx.post(search, json={}).status_code == 401
         assert httpx.post(search, json={}, headers={"Authorization": "Bearer second-token"}).status_code == 200
         assert httpx.post(search, json={}, headers={"Authorization": "Bearer # team tokens"}).status_code == 401
+
+
+def test_threads_and_checkpoints_live_in_the_configured_database(server, sync_client):
+    """SQLite: the thread row beside the library, the checkpoints in checkpoints.db. PostgreSQL: both in the one database."""
+    from sqlalchemy import create_engine, text
+
+    thread = sync_client.threads.create(metadata={"team": "serving"})
+    sync_client.runs.wait(thread["thread_id"], "deploy", input=PLAN)
+    postgres = server.database_url.startswith("postgresql")
+    engine = create_engine(server.database_url if postgres else f"sqlite:///{server.home / 'modeldeploy.db'}")
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status FROM api_thread WHERE thread_id = :t"),
+                               {"t": thread["thread_id"]}).one()
+            checkpoints = conn.execute(text("SELECT count(*) FROM checkpoints WHERE thread_id = :t"),
+                                       {"t": thread["thread_id"]}).scalar() if postgres else None
+    finally:
+        engine.dispose()
+    assert row.status == "idle"
+    if postgres:
+        assert checkpoints and checkpoints > 3
+    else:
+        assert (server.home / "checkpoints.db").is_file()
