@@ -1,7 +1,8 @@
 """The graphs the API serves, by name: one assistant per graph, compiled with the API's checkpointer.
 
-Today: `deploy` (modeldeploy.graph.builder:graph). Add bench/evaluate/logs later with
-`register_graph("bench", "modeldeploy.graph.bench:graph", "...")` before `create_app()`.
+The same five as `langgraph.json`: `deploy` (modeldeploy.graph.builder:graph) and the standalone graphs for an
+existing endpoint or deployment, `benchmark`, `evaluate`, `test`, `logs` (modeldeploy.graph.subgraphs). A host
+adds its own with `register_graph("name", "package.module:graph", "...")` before `create_app()`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def register_graph(graph_id: str, target: str, description: str = "") -> None:
 
 register_graph("deploy", "modeldeploy.graph.builder:graph",
                "Plan and deploy an LLM server: plan, weights, image, start, readiness, smoke test, approval, register.")
+register_graph("benchmark", "modeldeploy.graph.subgraphs:benchmark_graph",
+               "Load-test an existing endpoint (TTFT, TPOT, throughput, goodput per load point); with a deployment "
+               "name, stored and compared with its previous run.")
+register_graph("evaluate", "modeldeploy.graph.subgraphs:evaluate_graph",
+               "Score an existing endpoint on evaluation suites (MMLU-Pro, AIME 2025, GSM8K, addition, custom YAML).")
+register_graph("test", "modeldeploy.graph.subgraphs:test_graph",
+               "Smoke-test an existing endpoint: chat and completion, streaming and not, usage present.")
+register_graph("logs", "modeldeploy.graph.subgraphs:logs_graph",
+               "Digest a deployment's or a file's server log to a token budget and diagnose a failed start.")
 
 
 def assistant_id_for(graph_id: str) -> str:

@@ -88,6 +88,7 @@ def _register_subcommands() -> None:
     from modeldeploy.cli.experience import app as experience_app
     from modeldeploy.cli.diagnose import diagnose_command
     from modeldeploy.cli.logs import app as logs_app
+    from modeldeploy.cli.logs_external import logs_query_command
     from modeldeploy.cli.sim import app as sim_app
     from modeldeploy.cli.bench import bench_command
     from modeldeploy.cli.eval import app as eval_app
@@ -98,6 +99,7 @@ def _register_subcommands() -> None:
     app.command("diagnose")(diagnose_command)
     app.add_typer(experience_app, name="experience")
     app.add_typer(sim_app, name="sim")
+    logs_app.command("query")(logs_query_command)
     app.add_typer(logs_app, name="logs")
     app.command("bench")(bench_command)
     app.add_typer(eval_app, name="eval")

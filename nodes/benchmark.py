@@ -63,16 +63,27 @@ async def benchmark(state: DeployState, runtime: Runtime[Context]) -> dict:
     profile = state.request.benchmark
     if profile is None:
         return {"audit": [step.done("no load test asked for", "skipped")]}
+    a = state.artifacts
+    return await load_test(step, profile, a.endpoint, a.served_model_name, a.deployment_name,
+                           (runtime.context or Context()).database_url)
+
+
+async def load_test(step: Step, profile: BenchProfile, endpoint: str, model: str, deployment: str | None,
+                    database_url: str | None = None) -> dict:
+    """Run `profile` against the endpoint: the update {"benchmark": result document or {"error"}, "audit": [...]}.
+
+    Shared by the deploy graph's node and the standalone `benchmark` graph. With a `deployment` the
+    document is stored under it and compared with its previous run (the regression table).
+    """
     # imported here, in a thread: importing reads files, and a plan never needs it
     run_benchmark = (await asyncio.to_thread(importlib.import_module, "modeldeploy.tools.bench.runner")).run_benchmark
     store_and_compare = (await asyncio.to_thread(importlib.import_module, "modeldeploy.tools.bench.store")).store_and_compare
 
-    ctx = runtime.context or Context()
-    a = state.artifacts
     try:
-        doc, _ = await run_benchmark(bench_config(profile, a.endpoint, a.served_model_name), StreamProgress(runtime))
-        doc.deployment = a.deployment_name
-        doc.comparison = await asyncio.to_thread(store_and_compare, doc, ctx.database_url)
+        doc, _ = await run_benchmark(bench_config(profile, endpoint, model), StreamProgress(step.runtime))
+        if deployment:
+            doc.deployment = deployment
+            doc.comparison = await asyncio.to_thread(store_and_compare, doc, database_url)
     except (ModelDeployError, OSError, ValueError) as exc:
         error = f"load test failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         return {"benchmark": {"error": error}, "audit": [step.done("load test", "failed", error)]}

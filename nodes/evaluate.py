@@ -20,6 +20,7 @@ from modeldeploy.errors import ModelDeployError
 from modeldeploy.graph.context import Context
 from modeldeploy.graph.state import DeployState
 from modeldeploy.nodes.node_support import Step, emit
+from modeldeploy.schemas.run import EvalRequest
 
 NODE = "evaluate"
 
@@ -32,13 +33,24 @@ async def evaluate(state: DeployState, runtime: Runtime[Context]) -> dict:
     step = Step(runtime, NODE)
     if not state.request.evals:
         return {"audit": [step.done("no evaluation asked for", "skipped")]}
+    a = state.artifacts
+    return await run_suites(step, state.request.evals, a.endpoint, a.served_model_name, a.deployment_name)
+
+
+async def run_suites(step: Step, evals: list[EvalRequest], endpoint: str, model: str, deployment: str | None) -> dict:
+    """Run each suite against the endpoint: the update {"evaluations": {suite: summary or {"error"}}, "audit": [...]}.
+
+    Shared by the deploy graph's node and the standalone `evaluate` graph. With a `deployment` the samples
+    and results go under MODELDEPLOY_HOME/evals/<deployment>/<suite>/ (a re-run resumes from them);
+    without one nothing is written.
+    """
+    runtime = step.runtime
     # imported here, in a thread: importing reads files, and a plan never needs it
     runner = await asyncio.to_thread(importlib.import_module, "modeldeploy.tools.eval.runner")
     EvalConfig, arun_eval = runner.EvalConfig, runner.arun_eval
 
-    a = state.artifacts
     results: dict[str, dict] = {}
-    for wanted in state.request.evals:
+    for wanted in evals:
         answered = 0
 
         def on_record(_record, suite=wanted.suite) -> None:
@@ -47,9 +59,10 @@ async def evaluate(state: DeployState, runtime: Runtime[Context]) -> dict:
             if answered % 10 == 0:
                 emit(runtime, NODE, "progress", f"{suite}: {answered} answers", completed=answered)
 
-        cfg = EvalConfig(endpoint=a.endpoint, model=a.served_model_name, suite=wanted.suite,
+        cfg = EvalConfig(endpoint=endpoint, model=model, suite=wanted.suite,
                          data=Path(wanted.data) if wanted.data else None, limit=wanted.limit,
-                         concurrency=wanted.concurrency, out=eval_out_dir(a.deployment_name, wanted.suite))
+                         concurrency=wanted.concurrency,
+                         out=eval_out_dir(deployment, wanted.suite) if deployment else None)
         try:
             run = await arun_eval(cfg, on_record)
         except (ModelDeployError, OSError, ValueError) as exc:

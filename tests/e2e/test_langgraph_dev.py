@@ -1,4 +1,4 @@
-"""`langgraph dev` serves `langgraph.json`'s deploy graph; the official SDK plans through it.
+"""`langgraph dev` serves `langgraph.json`'s five graphs; the official SDK plans through the deploy graph.
 
 `langgraph dev` (langgraph-cli[inmem]) rejects blocking calls on the event loop, so a plan that
 completes here also shows that the plan path does not block. Skipped when langgraph-cli is not installed.
@@ -51,6 +51,8 @@ async def test_langgraph_dev_serves_the_deploy_graph_and_streams_a_plan(tmp_path
 
     with langgraph_dev(tmp_path, isolated_home) as (url, log):
         client = get_client(url=url, api_key=None)
+        every = await client.assistants.search(limit=20)
+        assert sorted(a["graph_id"] for a in every) == ["benchmark", "deploy", "evaluate", "logs", "test"]
         assistants = await client.assistants.search(graph_id="deploy")
         assert [a["graph_id"] for a in assistants] == ["deploy"]
         thread = await client.threads.create()
@@ -64,4 +66,11 @@ async def test_langgraph_dev_serves_the_deploy_graph_and_streams_a_plan(tmp_path
         assert any(p.event == "custom" and p.data["node"] == "plan_resources" for p in parts)
         state = await client.threads.get_state(thread["thread_id"])
         assert state["values"]["plan"]["feasible"] is True and state["values"]["decision"]["framework"]
+        # a standalone graph through langgraph dev: its typed input form, and a run that reads a file off the loop
+        assert "profile" in (await client.assistants.get_schemas(
+            next(a for a in every if a["graph_id"] == "benchmark")["assistant_id"]))["input_schema"]["properties"]
+        logs_id = next(a for a in every if a["graph_id"] == "logs")["assistant_id"]
+        saved = ROOT / "tests" / "fixtures" / "logs" / "vllm_bf16_cc75.log"
+        values = await client.runs.wait(None, logs_id, input={"source": str(saved)})
+        assert values["diagnosis"]["category"] == "dtype_unsupported", (values, log.read_text()[-3000:])
         assert "BlockingError" not in log.read_text()

@@ -52,7 +52,7 @@ def sync_client(server):
 
 
 def test_assistants_graph_and_schemas(sync_client):
-    (assistant,) = sync_client.assistants.search()
+    (assistant,) = sync_client.assistants.search(graph_id="deploy")
     assert assistant["graph_id"] == "deploy"
     assert sync_client.assistants.get(assistant["assistant_id"])["graph_id"] == "deploy"
     drawing = sync_client.assistants.get_graph(assistant["assistant_id"], xray=True)
@@ -132,7 +132,7 @@ def test_tokens_are_required_except_for_health(server):
     wrong = httpx.post(f"{server.url}/assistants/search", json={}, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json()["detail"] == "invalid bearer token"
     assert httpx.get(f"{server.url}/ok").json() == {"ok": True}
-    assert httpx.get(f"{server.url}/info").json()["graphs"] == ["deploy"]
+    assert httpx.get(f"{server.url}/info").json()["graphs"] == ["benchmark", "deploy", "evaluate", "logs", "test"]
     from langgraph_sdk import get_sync_client
 
     with pytest.raises(httpx.HTTPStatusError) as exc:
