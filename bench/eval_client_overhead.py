@@ -2,6 +2,7 @@
 against a server whose timing is exact.
 
     .venv/bin/python bench/eval_client_overhead.py [--server both|sim|fixed] [--n 1000] [--concurrency 32] [--runs 5]
+        [--loop uvloop|asyncio]
 
 Each server runs as its own process pinned to core 1, this process (which only runs `run_eval`: suite and pack
 loading, requests, scoring, the samples file, the bootstrap, the result files) pinned to core 0. The servers:
@@ -20,8 +21,13 @@ microseconds of server CPU). Per run:
   overhead (CPU that overlaps the wait costs no wall time), but how close the client is to saturating its
   core; cpu_us_per_request is that cost per request, whatever the server's speed.
 
-Runs are repeated (--runs) and the median reported with every run, as near-limit figures vary. Prints one JSON
-object.
+* before_first_request_ms / after_last_answer_ms: the fixed costs of a run (suite and pack loading, the /models
+  check; waiting for the last writes, the aggregates, the result files, closing the loop), from `run_eval`'s call
+  to the first request and from the last answer to its return.
+
+`--loop` is the event loop `run_eval` runs on: uvloop (what `modeldeploy eval` uses when uvloop is installed, the
+default here when it is) or asyncio's own. Runs are repeated (--runs) and the median reported with every run, as
+near-limit figures vary. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from bench_servers import SimServer  # noqa: E402
 
+import modeldeploy.tools.eval.runner as runner  # noqa: E402
 from modeldeploy.tools.eval.runner import EvalConfig, run_eval  # noqa: E402
 
 E2E = re.compile(r"^vllm:e2e_request_latency_seconds_(sum|count)\{[^}]*\} (\S+)$", re.M)
@@ -115,13 +122,37 @@ def pin(pid: int, core: int) -> bool:
     return True
 
 
-def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens: int) -> dict:
+MARKS: dict[str, float] = {}
+_chat = runner.chat
+
+
+async def timed_chat(*args, **kwargs):
+    """runner.chat, noting when the first request went out and when the last answer came back."""
+    MARKS.setdefault("first", time.perf_counter())
+    answer = await _chat(*args, **kwargs)
+    MARKS["last"] = time.perf_counter()
+    return answer
+
+
+runner.chat = timed_chat
+
+
+def loop_factory(name: str):
+    if name == "asyncio":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens: int, loop: str) -> dict:
     cfg = EvalConfig(endpoint=server.url, model=server.model, suite="addition", data=data, concurrency=concurrency,
                      max_tokens=max_tokens, out=out)
     s0, c0 = server.totals()
     server_cpu0 = process_cpu_s(server.pid)
+    MARKS.clear()
     r0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    run = run_eval(cfg)
+    run = run_eval(cfg, loop_factory=loop_factory(loop))
     wall, r1 = time.perf_counter() - wall0, resource.getrusage(resource.RUSAGE_SELF)
     server_cpu = process_cpu_s(server.pid) - server_cpu0
     s1, c1 = server.totals()
@@ -134,17 +165,27 @@ def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens:
             "cpu_share_pct": round(100 * cpu / wall, 2), "cpu_us_per_request": round(1e6 * cpu / n),
             "server_mean_ms": round(1000 * server_mean, 2), "server_requests": int(c1 - c0),
             "server_cpu_us_per_request": round(1e6 * server_cpu / n), "requests_per_s": round(n / wall, 1),
+            "before_first_request_ms": round(1000 * (MARKS["first"] - wall0), 1),
+            "after_last_answer_ms": round(1000 * (wall0 + wall - MARKS["last"]), 1),
             "errors": round(summary.error_rate * summary.n), "score": summary.score_official}
 
 
 def measure(kind, args, data: Path, work: Path) -> dict:
     with kind(args) as server:
         pinned = pin(server.pid, 1) and pin(0, 0)
-        runs = [one_run(server, data, work / f"{kind.name}{i}", args.n, args.concurrency, args.max_tokens)
+        runs = [one_run(server, data, work / f"{kind.name}{i}", args.n, args.concurrency, args.max_tokens, args.loop)
                 for i in range(args.runs)]
     keys = ("overhead_pct", "cpu_share_pct", "cpu_us_per_request", "wall_s", "ideal_wall_s", "requests_per_s",
-            "server_cpu_us_per_request")
-    return {"pinned": pinned, "median": {k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs}
+            "server_cpu_us_per_request", "before_first_request_ms", "after_last_answer_ms")
+    return {"pinned": pinned, "median": {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}, "runs": runs}
+
+
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
@@ -157,14 +198,21 @@ def main() -> None:
     parser.add_argument("--tpot-ms", type=float, default=10, help="simulator")
     parser.add_argument("--latency-ms", type=float, default=50, help="fixed-latency server")
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop" if has_uvloop() else "asyncio")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="eval-bench-"))
     data = work / "add.jsonl"
     data.write_text("".join(json.dumps({"id": f"q{i}", "a": i, "b": i + 1, "answer": str(2 * i + 1)}) + "\n"
                             for i in range(args.n)))
-    kinds = {"sim": [Sim], "fixed": [Fixed], "both": [Sim, Fixed]}[args.server]
-    report = {"n": args.n, "concurrency": args.concurrency, "runs": args.runs}
-    for kind in kinds:
+    report = {"n": args.n, "concurrency": args.concurrency, "runs": args.runs, "loop": args.loop,
+              "load_average": [round(x, 2) for x in os.getloadavg()]}
+    if args.server == "both":  # each server measured by a fresh process: the second one's figures came out 2-3x
+        for name in ("sim", "fixed"):  # worse when both ran in one process (cause not found)
+            child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--server", name], capture_output=True,
+                                   text=True, check=True)
+            report[name] = json.loads(child.stdout)[name]
+    else:
+        kind = {"sim": Sim, "fixed": Fixed}[args.server]
         report[kind.name] = measure(kind, args, data, work)
     print(json.dumps(report))
 

@@ -3,11 +3,16 @@
     modeldeploy eval --endpoint http://127.0.0.1:8000/v1 --model NAME --suite mmlu_pro --data pack/ --json --out res/
     modeldeploy eval --endpoint URL --model NAME --suite addition
     modeldeploy eval suites
+    modeldeploy eval --endpoint URL --model NAME --suite gsm8k --data pack/ --deployment my-llm   # stored, compared
+    modeldeploy eval list [--deployment NAME] [--suite S] [--json];  modeldeploy eval show ID [--json]
     modeldeploy eval import ~/.cache/huggingface/hub/datasets--TIGER-Lab--MMLU-Pro --suite mmlu_pro --out packs/mmlu-pro
 
 With --json stdout is one JSON object (suite, n, score_official, score_strict, unparsed_rate, truncated_rate,
 error_rate, ci95, dataset_sha256, template_sha256, ..., and `post` with --post). --out DIR writes
 results_<suite>.json (lm-eval layout) and samples_<suite>.jsonl; running the same command again resumes from them.
+--deployment NAME stores the summary in the database (table eval_run) and prints the comparison with the previous
+run of the same deployment and suite (`comparison` in --json; scores are comparable only when the dataset and
+template hashes both match). The run uses uvloop's event loop when uvloop is installed.
 --post URL (or MODELDEPLOY_EVAL_POST_URL) then POSTs the results document there. Exit 0 scored, 1 some requests
 failed after retries or the POST failed (rerun: only what is missing is asked, and the POST is made again),
 2 bad input. Mount with `app.add_typer(eval_app, name="eval")`.
@@ -56,6 +61,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results_<suite>.json and samples_<suite>.jsonl here (resumable).")] = None,
     post: Annotated[str | None, typer.Option(help=f"POST the results document to this URL (default: ${POST_URL_ENV}).")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Store the result under this deployment and compare it with the previous run of the same suite.")] = None,
 ) -> None:
     """Score an endpoint on a suite: official and strict scores, unparsed and truncated rates, a 95% interval."""
     if ctx.invoked_subcommand is not None:
@@ -79,24 +85,33 @@ def eval_command(
         err = exc.errors()[0]
         raise UserInputError(f"invalid {'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}") from None
     progress = None if as_json or not sys.stderr.isatty() else _progress()
-    run = run_eval(cfg, on_record=progress)
+    run = run_eval(cfg, on_record=progress, loop_factory=_loop_factory())
     if progress is not None:
         sys.stderr.write("\n")
     summary = run.summary
+    failed = round(summary.error_rate * summary.n)
+    comparison = None
+    if deployment and not failed:  # a run with unanswered samples would compare as a false regression
+        from modeldeploy.tools.eval.store import store_eval
+
+        comparison = store_eval(summary, deployment)
     posted = _post(post, run.document, summary.suite, out) if post else None
     if as_json:
         from modeldeploy.cli.output import echo_json
 
-        echo_json({**summary.model_dump(mode="json"), **({"post": posted.as_dict()} if posted else {})})
+        echo_json({**summary.model_dump(mode="json"), **({"post": posted.as_dict()} if posted else {}),
+                   **({"comparison": comparison} if deployment else {})})
     else:
         _print_summary(summary)
+        if comparison is not None:
+            _print_comparison(comparison)
         if posted is not None and posted.ok:
             print(f"  posted to {posted.url} (HTTP {posted.status})")
-    failed = round(summary.error_rate * summary.n)
     if failed:
         first = next(r.error for r in run.records if r.error)
         raise RequestsFailed(f"{failed} of {summary.n} requests failed after {retries} retries (first: {first}); "
-                             "scores count them wrong" + ("; rerun the same command to ask only those" if out else ""))
+                             "scores count them wrong" + (f"; not stored under {deployment}" if deployment else "")
+                             + ("; rerun the same command to ask only those" if out else ""))
     if posted is not None and not posted.ok:
         kept = summary.results_path or posted.saved
         raise PostFailed(f"the result was not posted to {posted.url} ({posted.error}, {posted.attempts} attempts); "
@@ -148,6 +163,86 @@ def suites_command() -> None:
         print(f"{name}\tbuilt-in")
     for name in catalog_names():
         print(f"{name}\tcatalog/eval_suites/{name}.yaml")
+
+
+@app.command("list")
+def list_command(
+    deployment: Annotated[str | None, typer.Option(help="Only this deployment (or endpoint URL, for runs stored without one).")] = None,
+    suite: Annotated[str | None, typer.Option(help="Only this suite.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Stored evaluations (`eval --deployment NAME` stores them), newest first."""
+    from modeldeploy.tools.eval.store import list_evals
+
+    rows = list_evals(deployment=deployment, suite=suite, limit=limit)
+    if as_json:
+        from modeldeploy.cli.output import echo_json
+
+        echo_json(rows)
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "when (UTC)", "deployment", "suite", "n", "official", "strict", "unparsed", "ci95",
+                  "dataset sha", box=box.SIMPLE_HEAD)
+    for r in rows:
+        table.add_row(str(r["id"]), r["created_at"][:16].replace("T", " "), r["deployment"], r["suite"], str(r["n"]),
+                      f"{r['score_official']:.4f}", f"{r['score_strict']:.4f}", f"{r['unparsed_rate']:.2%}",
+                      f"{r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}", r["dataset_sha256"][:12])
+    # not a terminal (a pipe, a file): wide enough that rows are not wrapped or cut
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    console.print(table if rows else "no stored evaluations" + (" matching the filters" if deployment or suite else ""))
+
+
+@app.command("show")
+def show_command(
+    eval_id: Annotated[int, typer.Argument(metavar="ID", help="The id `eval list` shows.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored run (whole summary, comparison) as JSON.")] = False,
+) -> None:
+    """One stored evaluation: its whole summary and how it compares with the run before it."""
+    from modeldeploy.tools.eval.store import get_eval
+
+    found = get_eval(eval_id)
+    if found is None:
+        raise UserInputError(f"no stored evaluation with id {eval_id} (see modeldeploy eval list)")
+    if as_json:
+        from modeldeploy.cli.output import echo_json
+
+        echo_json(found)
+        return
+    from modeldeploy.tools.eval.schema import EvalSummary
+
+    print(f"eval #{found['id']}  {found['created_at'][:19].replace('T', ' ')} UTC  deployment {found['deployment']}")
+    _print_summary(EvalSummary.model_validate(found["summary"]))
+    _print_comparison(found["comparison"])
+
+
+def _loop_factory():
+    """uvloop's event loop when it is installed (less client CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _print_comparison(c: dict) -> None:
+    if "id" in c:
+        print(f"  stored as eval #{c['id']} under {c['deployment']}")
+    prev = c["previous"]
+    if prev is None:
+        print(f"  {c['note']}")
+    elif c["comparable"]:
+        print(f"  vs #{prev['id']} ({prev['created_at'][:19].replace('T', ' ')}): official "
+              f"{prev['score_official']:.4f} -> {prev['score_official'] + c['score_official_delta']:.4f} "
+              f"({c['score_official_delta']:+.4f}), strict {c['score_strict_delta']:+.4f}, unparsed "
+              f"{c['unparsed_rate_delta']:+.2%}; " + ("the 95% intervals do not overlap" if c["significant"]
+                                                      else "within the 95% intervals")
+              + (f"; the served model changed (was {prev['model']})" if c.get("model_changed") else ""))
+    else:
+        print(f"  {c['note']}")
 
 
 def _progress():

@@ -22,6 +22,7 @@ from modeldeploy.experience_store.lessons import (
 from modeldeploy.experience_store.models import Deployment, FailureSignature, Lesson, LessonEvent, Run
 from modeldeploy.experience_store.api_threads import ApiThread
 from modeldeploy.experience_store.bench_runs import BenchRun
+from modeldeploy.experience_store.eval_runs import EvalRun
 from modeldeploy.experience_store.retrieval import (
     LessonScope,
     RetrievedLesson,
@@ -36,6 +37,7 @@ __all__ = [
     "BenchRun",
     "Database",
     "Deployment",
+    "EvalRun",
     "get_deployment",
     "list_deployments",
     "upsert_deployment",

@@ -214,7 +214,8 @@ def make_benchmark_builder() -> StateGraph:
 async def evaluate(state: EvaluateState, runtime: Runtime) -> dict[str, Any]:
     """The deploy graph's evaluation: each suite in turn; a suite that cannot run is reported, the next one runs."""
     step = Step(runtime, evaluate_node.NODE)
-    update = await evaluate_node.run_suites(step, state.evals, state.endpoint, state.model, state.deployment)
+    update = await evaluate_node.run_suites(step, state.evals, state.endpoint, state.model, state.deployment,
+                                            getattr(runtime.context, "database_url", None))
     errors = [f"{suite}: {r['error']}" for suite, r in update["evaluations"].items() if "error" in r]
     return {**update, "status": "failed" if errors else "ok", "error": "; ".join(errors) or None}
 

@@ -34,20 +34,24 @@ async def evaluate(state: DeployState, runtime: Runtime[Context]) -> dict:
     if not state.request.evals:
         return {"audit": [step.done("no evaluation asked for", "skipped")]}
     a = state.artifacts
-    return await run_suites(step, state.request.evals, a.endpoint, a.served_model_name, a.deployment_name)
+    return await run_suites(step, state.request.evals, a.endpoint, a.served_model_name, a.deployment_name,
+                            (runtime.context or Context()).database_url)
 
 
-async def run_suites(step: Step, evals: list[EvalRequest], endpoint: str, model: str, deployment: str | None) -> dict:
+async def run_suites(step: Step, evals: list[EvalRequest], endpoint: str, model: str, deployment: str | None,
+                     database_url: str | None = None) -> dict:
     """Run each suite against the endpoint: the update {"evaluations": {suite: summary or {"error"}}, "audit": [...]}.
 
     Shared by the deploy graph's node and the standalone `evaluate` graph. With a `deployment` the samples
     and results go under MODELDEPLOY_HOME/evals/<deployment>/<suite>/ (a re-run resumes from them);
-    without one nothing is written.
+    without one nothing is written. With a deployment each clean run (no failed request) is also stored in
+    the database (`modeldeploy eval list`), with the comparison against its previous run.
     """
     runtime = step.runtime
     # imported here, in a thread: importing reads files, and a plan never needs it
     runner = await asyncio.to_thread(importlib.import_module, "modeldeploy.tools.eval.runner")
     EvalConfig, arun_eval = runner.EvalConfig, runner.arun_eval
+    store_eval = (await asyncio.to_thread(importlib.import_module, "modeldeploy.tools.eval.store")).store_eval
 
     results: dict[str, dict] = {}
     for wanted in evals:
@@ -70,6 +74,12 @@ async def run_suites(step: Step, evals: list[EvalRequest], endpoint: str, model:
             emit(runtime, NODE, "progress", f"{wanted.suite}: {results[wanted.suite]['error']}")
             continue
         results[wanted.suite] = run.summary.model_dump(mode="json")
+        if deployment and run.summary.error_rate == 0:
+            try:
+                results[wanted.suite]["comparison"] = await asyncio.to_thread(store_eval, run.summary, deployment,
+                                                                              database_url)
+            except ModelDeployError as exc:
+                results[wanted.suite]["comparison"] = {"error": str(exc).splitlines()[0]}
         emit(runtime, NODE, "progress", f"{wanted.suite}: {run.summary.score_official:.1%} official, "
                                         f"{run.summary.score_strict:.1%} strict over {run.summary.n}")
     failed = [s for s, r in results.items() if "error" in r]

@@ -147,3 +147,43 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], p.stderr
+
+
+def test_deployment_stores_each_run_and_compares_list_and_show_read_them(tmp_path):
+    """`eval --deployment` stores the run (in MODELDEPLOY_HOME's database) and compares it with the previous one."""
+    rows = [{"id": f"q{i}", "a": i, "b": 1, "answer": str(i + 1)} for i in range(4)]
+    write_jsonl(tmp_path / "add.jsonl", rows)
+    wrong = {"What is 3 plus 1?"}  # first run: one of four wrong; second run: all right
+
+    def oracle(ask):
+        a, b = map(int, re.findall(r"\d+", ask.prompt))
+        return "0" if ask.prompt in wrong else str(a + b)
+
+    with AnswerServer(oracle) as server:
+        common = ["--endpoint", server.url, "--model", server.model, "--suite", "addition", "--data",
+                  str(tmp_path / "add.jsonl"), "--deployment", "dep-a"]
+        first = run(*common, "--json")
+        wrong.clear()
+        second = run(*common)  # human output
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    c1 = json.loads(first.stdout)["comparison"]
+    assert c1["previous"] is None and c1["deployment"] == "dep-a" and c1["suite"] == "addition"
+    assert "official 0.7500 -> 1.0000 (+0.2500)" in second.stdout, second.stdout
+    second_id = int(re.search(r"stored as eval #(\d+) under dep-a", second.stdout).group(1))
+    listed = run("list", "--deployment", "dep-a", "--json")
+    assert listed.returncode == 0, listed.stderr
+    docs = json.loads(listed.stdout)
+    assert [(d["id"], d["score_official"], d["suite"]) for d in docs] == [(second_id, 1.0, "addition"),
+                                                                          (c1["id"], 0.75, "addition")]
+    table = run("list", "--suite", "addition")
+    assert table.returncode == 0 and "dep-a" in table.stdout and "0.7500" in table.stdout, table.stdout
+    shown = run("show", str(c1["id"]), "--json")
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["summary"]["n"] == 4 and doc["summary"]["score_official"] == 0.75 and doc["deployment"] == "dep-a"
+    assert doc["dataset_sha256"] == hashlib.sha256((tmp_path / "add.jsonl").read_bytes()).hexdigest()
+    human = run("show", str(second_id))
+    assert human.returncode == 0 and f"eval #{second_id}" in human.stdout and "(+0.2500)" in human.stdout, human.stdout
+    missing = run("show", "999")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        "error: no stored evaluation with id 999 (see modeldeploy eval list)"]

@@ -33,3 +33,5 @@ async def test_the_deploy_path_makes_no_blocking_calls_either(tmp_path):
     assert all(r["completed"] == 6 and r["failed"] == 0 for r in state["benchmark"]["runs"])
     assert state["benchmark"]["deployment"] == state["artifacts"]["deployment_name"]
     assert state["evaluations"]["addition"]["n"] == 5
+    stored = state["evaluations"]["addition"]["comparison"]       # in the database, by deployment (eval list)
+    assert stored["deployment"] == state["artifacts"]["deployment_name"] and stored["previous"] is None

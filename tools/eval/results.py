@@ -18,6 +18,52 @@ from modeldeploy.tools.eval.suite import Suite
 
 
 def git_hash() -> str | None:
+    """The short commit hash of the checkout this package runs from (None outside one), like lm-eval's `git_hash`.
+
+    Read from .git (HEAD, the loose ref or packed-refs; a worktree's `gitdir:` file), with `git rev-parse` as the
+    fallback: a subprocess costs ~6 ms of CPU on the core the requests are being sent from."""
+    try:
+        commit = _read_head(Path(__file__).resolve().parent)
+    except LookupError:  # not in a checkout (an installed package)
+        return None
+    except (OSError, ValueError, UnicodeDecodeError):
+        commit = None
+    return commit[:7] if commit else _git_rev_parse()
+
+
+def _read_head(start: Path) -> str | None:
+    for folder in (start, *start.parents):
+        dot_git = folder / ".git"
+        if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            gitdir = (folder / dot_git.read_text().split(":", 1)[1].strip()).resolve()
+        elif dot_git.is_dir():
+            gitdir = dot_git
+        else:
+            continue
+        common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve() \
+            if (gitdir / "commondir").is_file() else gitdir
+        head = (gitdir / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head if _is_sha(head) else None  # detached
+        ref = head[4:].strip()
+        for base in (gitdir, common):
+            if (base / ref).is_file():
+                sha = (base / ref).read_text().strip()
+                return sha if _is_sha(sha) else None
+        packed = common / "packed-refs"
+        for line in packed.read_text().splitlines() if packed.is_file() else ():
+            sha, _, name = line.partition(" ")
+            if name == ref and _is_sha(sha):
+                return sha
+        return None  # an unborn branch, or a layout we do not know: ask git
+    raise LookupError("no .git above the package")
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _git_rev_parse() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                              text=True, timeout=5)

@@ -22,15 +22,18 @@ def per_doc_means(records: list[SampleRecord]) -> np.ndarray:
 
 
 def bootstrap_ci95(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> list[float]:
-    """Percentile interval of the mean, resampling questions with replacement (seeded: the same data, the same interval)."""
+    """Percentile interval of the mean, resampling questions with replacement (seeded: the same data, the same interval).
+
+    A resample of n questions drawn with replacement is, in distribution, multinomial counts over the distinct
+    per-question scores (two for a 0/1 score, a few with repeats): drawing those counts instead of n indices gives
+    the same bootstrap for ~0.3 ms instead of 10-50 ms at n = 1,000 (it runs after the last answer, on the wall
+    time of every eval)."""
     if values.size == 0:
         return [0.0, 0.0]
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    chunk = max(1, 262_144 // values.size)  # 2 MiB of indices at a time: cache-sized, same stream as one draw
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        means[start:stop] = values[rng.integers(0, values.size, size=(stop - start, values.size))].mean(axis=1)
+    distinct, counts = np.unique(values, return_counts=True)
+    draws = rng.multinomial(values.size, counts / values.size, size=resamples)
+    means = draws @ distinct / values.size
     low, high = np.percentile(means, [2.5, 97.5])
     return [round(float(low), 6), round(float(high), 6)]
 
