@@ -1,4 +1,5 @@
-"""`langgraph dev` serves `langgraph.json`'s five graphs; the official SDK plans through the deploy graph.
+"""`langgraph dev` serves `langgraph.json`'s five graphs; the official SDK plans, and deploys through the
+approval interrupt, with the deploy graph.
 
 `langgraph dev` (langgraph-cli[inmem]) rejects blocking calls on the event loop, so a plan that
 completes here also shows that the plan path does not block. Skipped when langgraph-cli is not installed.
@@ -74,3 +75,44 @@ async def test_langgraph_dev_serves_the_deploy_graph_and_streams_a_plan(tmp_path
         values = await client.runs.wait(None, logs_id, input={"source": str(saved)})
         assert values["diagnosis"]["category"] == "dtype_unsupported", (values, log.read_text()[-3000:])
         assert "BlockingError" not in log.read_text()
+
+
+@pytest.mark.skipif(not LANGGRAPH.exists(), reason="langgraph-cli[inmem] is not installed in this environment")
+async def test_langgraph_dev_streams_a_deploy_to_its_approval_interrupt_and_resumes_it(tmp_path, isolated_home):
+    """The Studio path end to end: a deploy (simulator, process runtime) stops at the approval interrupt,
+    is resumed with a Command, reaches ready; its history is there; nothing blocking ran on the loop."""
+    from langgraph.pregel.remote import RemoteGraph
+    from langgraph.types import Command
+    from langgraph_sdk import get_client
+    from proc_tree import carrying
+
+    from modeldeploy.tools.deployments import remove_deployment
+
+    name = "md-dev-deploy"
+    request = {"model": TINY, "action": "deploy", "runtime": "process", "deployment_name": name,
+               "command": [sys.executable, "-m", "modeldeploy.simulator"]}
+    with langgraph_dev(tmp_path, isolated_home) as (url, log):
+        client = get_client(url=url, api_key=None)
+        thread = await client.threads.create()
+        try:
+            parts = [p async for p in client.runs.stream(thread["thread_id"], "deploy", input={"request": request},
+                                                          stream_mode=["updates"])]
+            interrupts = [p.data["__interrupt__"] for p in parts if p.event == "updates" and "__interrupt__" in p.data]
+            assert interrupts and interrupts[0][0]["value"]["kind"] == "register", ([p.event for p in parts],
+                                                                                   log.read_text()[-3000:])
+            state = await client.threads.get_state(thread["thread_id"])
+            assert state["next"] == ["approve"] and state["values"]["smoke"]["passed"]
+
+            remote = RemoteGraph("deploy", url=url)
+            config = {"configurable": {"thread_id": thread["thread_id"]}}
+            final = await remote.ainvoke(Command(resume={"approved": True, "by": "langgraph-dev-test"}), config)
+            assert final["status"] == "ready" and final["approval"]["by"] == "langgraph-dev-test", final.get("error")
+            history = await client.threads.get_history(thread["thread_id"], limit=100)
+            assert any(h["next"] == ["approve"] for h in history)
+            assert "BlockingError" not in log.read_text()
+        finally:
+            try:
+                remove_deployment(name)
+            except Exception:  # noqa: BLE001 - nothing to remove when the deploy never started it
+                pass
+    assert not carrying(f"MODELDEPLOY_DEPLOYMENT={name}")
