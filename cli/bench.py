@@ -115,7 +115,8 @@ def bench_command(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserInputError(f"invalid {'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}") from None
-    doc, rows = asyncio.run(_run(cfg, sweep, slo_search, output_len if dataset else None, show=not as_json))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        doc, rows = runner.run(_run(cfg, sweep, slo_search, output_len if dataset else None, show=not as_json))
     if deployment:
         from modeldeploy.tools.bench.store import store_and_compare
 
@@ -133,6 +134,16 @@ def bench_command(
         print_summary(doc)
 
 
+def loop_factory():
+    """uvloop's event loop when uvloop is installed (~10% less client CPU per streamed request than asyncio's,
+    bench/http_client_overhead.py), else None: asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 async def _run(cfg, sweep: bool, slo_search: bool, fixed_output: int | None, show: bool):
     from modeldeploy.tools.bench import sweep as sweeps
     from modeldeploy.tools.bench.progress import LiveProgress
@@ -140,6 +151,7 @@ async def _run(cfg, sweep: bool, slo_search: bool, fixed_output: int | None, sho
 
     progress = LiveProgress() if show and sys.stderr.isatty() else None
     session, client = await open_session(cfg, progress, fixed_output=fixed_output)
+    session.own_process = True  # this process only benchmarks: full GCs may wait until a load point ends
     extra = {}
     async with client:
         if progress:
