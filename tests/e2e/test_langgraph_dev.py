@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from api_server import free_port, wait_until_ready
+from api_server import free_port, stop_group, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH = Path(sys.executable).with_name("langgraph")
@@ -37,13 +36,7 @@ def langgraph_dev(workdir: Path, home: Path):
         wait_until_ready(f"http://127.0.0.1:{port}", process, log, timeout=120)
         yield f"http://127.0.0.1:{port}", log
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_group(process)
 
 
 @pytest.mark.skipif(not LANGGRAPH.exists(), reason="langgraph-cli[inmem] is not installed in this environment")

@@ -62,6 +62,17 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
     raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """TERM the process group a server was started in (start_new_session=True), KILL it after 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
 @contextlib.contextmanager
 def running_server(home: Path, *, token: str | None = "test-token", extra_env: dict[str, str] | None = None,
                    host: str = "127.0.0.1") -> Iterator[ApiServer]:
@@ -85,10 +96,4 @@ def running_server(home: Path, *, token: str | None = "test-token", extra_env: d
         wait_until_ready(url, process, log)
         yield ApiServer(url, token, process, log)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_group(process)

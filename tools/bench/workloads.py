@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modeldeploy.errors import UserInputError
+from modeldeploy.tools.jsonl import jsonl_values
 from modeldeploy.tools.bench.schema import WorkloadSpec
 from modeldeploy.tools.bench.tokenizer import Tokenizer
 
@@ -114,16 +115,10 @@ def jsonl_specs(path: Path, spec: WorkloadSpec, count: int, tokenizer: Tokenizer
     """One JSON object per line: `prompt` and `output_len` (or `expected_output_len`, `max_tokens`)."""
     out = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"--dataset {path}: {exc.strerror or exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"--dataset {path}:{number}: not JSON ({exc.msg})") from None
+    for number, doc in jsonl_values(text, f"--dataset {path}"):
         if not isinstance(doc, dict) or not isinstance(doc.get("prompt"), str):
             raise UserInputError(f"--dataset {path}:{number}: each line needs a string `prompt`")
         n_out = fixed_output or doc.get("output_len") or doc.get("expected_output_len") or doc.get("max_tokens") \

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.errors import UserInputError
+from modeldeploy.tools.jsonl import jsonl_values
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -47,13 +48,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     if name.endswith(".jsonl"):
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserInputError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        for number, row in jsonl_values(text, str(path)):
             if not isinstance(row, dict):
                 raise UserInputError(f"{path}:{number}: expected a JSON object per line")
             rows.append(row)

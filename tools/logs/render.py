@@ -55,9 +55,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_middle = elide_middle
-
-
 def _span(first: int, last: int) -> str:
     return f"L{first}" if first == last else f"L{first}-{last}"
 
@@ -92,7 +89,7 @@ def fatal_lines(d: "LogDigest", limit: int | None) -> list[str]:
                 out.pop()
                 continue
             break
-        out[i] = _middle(out[i], target)
+        out[i] = elide_middle(out[i], target)
     return out
 
 
