@@ -36,13 +36,13 @@ def _experience(state: DeployState, ctx: Context) -> tuple[dict | None, list[Any
     try:
         from modeldeploy.experience_store import LessonScope, find_verified_recipe, open_database, retrieve_lessons
 
-        db = open_database(ctx.database_url)
-        recipe = find_verified_recipe(db, state.model.source.key, state.hardware.fingerprint())
         vram = min((g.memory_total_mib for g in state.hardware.gpus), default=None)
         scope = LessonScope(family=state.model.family, framework=None, framework_version=None,
                             gpu_arch=state.hardware.gpu_arch(), vram_mib=vram)
         query = f"{state.model.family} {state.model.architecture} {state.hardware.summary()}"
-        return recipe, retrieve_lessons(db, scope, query=query, limit=5, token_budget=600), None
+        with open_database(ctx.database_url) as db:
+            recipe = find_verified_recipe(db, state.model.source.key, state.hardware.fingerprint())
+            return recipe, retrieve_lessons(db, scope, query=query, limit=5, token_budget=600), None
     except Exception as exc:  # a broken or unreachable database must not stop a deployment
         return None, [], f"experience library unavailable: {exc.__class__.__name__}: {str(exc)[:160]}"
 
@@ -66,8 +66,9 @@ def _lessons_of_run(ctx: Context, run_id: int) -> list[int]:
     """Lessons whose evidence is the recipe's run: following the recipe applies them."""
     from modeldeploy.experience_store import list_lessons, open_database
 
-    return [lesson.id for lesson in list_lessons(open_database(ctx.database_url))
-            if run_id in (lesson.evidence_run_ids or []) and lesson.status != "retired"]
+    with open_database(ctx.database_url) as db:
+        lessons = list_lessons(db)
+    return [lesson.id for lesson in lessons if run_id in (lesson.evidence_run_ids or []) and lesson.status != "retired"]
 
 
 def _candidate_lines(state: DeployState) -> str:

@@ -58,7 +58,9 @@ def _experience_fix(state: DeployState, ctx: Context, sig_hash: str) -> tuple[in
         scope = LessonScope(family=state.model.family, framework=state.decision.framework,
                             gpu_arch=state.hardware.gpu_arch(),
                             vram_mib=min((g.memory_total_mib for g in gpus), default=None))
-        for lesson in retrieve_lessons(open_database(ctx.database_url), scope, signature_hash=sig_hash, limit=3):
+        with open_database(ctx.database_url) as db:
+            lessons = retrieve_lessons(db, scope, signature_hash=sig_hash, limit=3)
+        for lesson in lessons:
             if lesson.signature_match and lesson.fix:
                 return lesson.id, lesson.fix
     except Exception:  # the library is advisory: never let it stop a repair

@@ -53,24 +53,24 @@ def _record(state: DeployState, ctx: Context) -> tuple[int, dict]:
     gpu = hw.gpus[0] if hw.gpus else None
     smoke = state.smoke or {}
     last = state.attempts[-1] if state.attempts else None
-    db = open_database(ctx.database_url)
-    run_id = record_run(
-        db,
-        model_id=m.source.key, family=m.family, architecture=m.architecture, params=m.param_count,
-        quantization=m.quantization.method if m.quantization else None,
-        gpu_model=gpu.name if gpu else None, gpu_count=len(hw.gpus), gpu_vram_mib=gpu.memory_total_mib if gpu else None,
-        driver_version=hw.driver_version, cuda_version=hw.cuda_driver_version, hardware_fingerprint=hw.fingerprint(),
-        framework=d.framework if d else None,
-        framework_version=state.artifacts.framework_version or (d.framework_version if d and state.request.runtime == "docker" else None),
-        image=state.artifacts.image if state.request.runtime == "docker" else None, config=d.slots.model_dump(mode="json") if d else None,
-        outcome="success" if state.status == "ready" else "aborted" if state.status == "rejected" else "failure",
-        metrics={"smoke": {c["name"]: c["latency_ms"] for c in smoke.get("checks", [])},
-                 "attempts": len(state.attempts), "error": state.error,
-                 "repairs": [{"category": r.category, "signature": r.signature, "fix": r.fix} for r in state.repairs]},
-        log_digest=(last.log_tail[-4000:] if last and last.log_tail else None),
-        deployment_name=state.artifacts.deployment_name,
-    )
-    return run_id, _learn(db, state, run_id)
+    with open_database(ctx.database_url) as db:
+        run_id = record_run(
+            db,
+            model_id=m.source.key, family=m.family, architecture=m.architecture, params=m.param_count,
+            quantization=m.quantization.method if m.quantization else None,
+            gpu_model=gpu.name if gpu else None, gpu_count=len(hw.gpus), gpu_vram_mib=gpu.memory_total_mib if gpu else None,
+            driver_version=hw.driver_version, cuda_version=hw.cuda_driver_version, hardware_fingerprint=hw.fingerprint(),
+            framework=d.framework if d else None,
+            framework_version=state.artifacts.framework_version or (d.framework_version if d and state.request.runtime == "docker" else None),
+            image=state.artifacts.image if state.request.runtime == "docker" else None, config=d.slots.model_dump(mode="json") if d else None,
+            outcome="success" if state.status == "ready" else "aborted" if state.status == "rejected" else "failure",
+            metrics={"smoke": {c["name"]: c["latency_ms"] for c in smoke.get("checks", [])},
+                     "attempts": len(state.attempts), "error": state.error,
+                     "repairs": [{"category": r.category, "signature": r.signature, "fix": r.fix} for r in state.repairs]},
+            log_digest=(last.log_tail[-4000:] if last and last.log_tail else None),
+            deployment_name=state.artifacts.deployment_name,
+        )
+        return run_id, _learn(db, state, run_id)
 
 
 async def record_experience(state: DeployState, runtime: Runtime[Context]) -> dict:

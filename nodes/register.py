@@ -24,11 +24,12 @@ def _register(state: DeployState, ctx: Context, thread_id: str | None) -> str:
     from modeldeploy.experience_store import open_database, upsert_deployment
 
     a, d = state.artifacts, state.decision
-    upsert_deployment(open_database(ctx.database_url), name=a.deployment_name, status="ready",
-                      model_id=state.model.source.key, served_model_name=a.served_model_name, framework=d.framework,
-                      image=a.image if state.request.runtime == "docker" else None, runtime=state.request.runtime,
-                      endpoint=a.endpoint, container_id=a.container_id, thread_id=thread_id,
-                      config=d.slots.model_dump(mode="json"))
+    with open_database(ctx.database_url) as db:
+        upsert_deployment(db, name=a.deployment_name, status="ready",
+                          model_id=state.model.source.key, served_model_name=a.served_model_name, framework=d.framework,
+                          image=a.image if state.request.runtime == "docker" else None, runtime=state.request.runtime,
+                          endpoint=a.endpoint, container_id=a.container_id, thread_id=thread_id,
+                          config=d.slots.model_dump(mode="json"))
     path = gateway_path(ctx)
     public = state.request.served_model_name or state.model.source.repo_id or state.model.name
     upsert_model(path, a.deployment_name, a.served_model_name, a.endpoint, public_name=public)

@@ -25,7 +25,8 @@ def live_deployments() -> list[dict[str, Any]]:
     from modeldeploy.experience_store import list_deployments, open_database
     from modeldeploy.tools.runtimes.process_runtime import ProcessRuntime
 
-    rows = {r["name"]: {**r, "live": None} for r in list_deployments(open_database())}
+    with open_database() as db:
+        rows = {r["name"]: {**r, "live": None} for r in list_deployments(db)}
     docker_rt = _docker()
     running = (docker_rt.list() if docker_rt else []) + ProcessRuntime().list()
     for server in running:
@@ -46,17 +47,17 @@ def remove_deployment(name: str) -> dict[str, Any]:
 
     if not _NAME.match(name):
         raise UserInputError(f"invalid deployment name {name!r}")
-    db = open_database()
-    row = get_deployment(db, name)
-    docker_rt = _docker()
-    if docker_rt is None and row is not None and row["runtime"] == "docker":
-        raise ModelDeployError("cannot reach the Docker engine to remove the container; nothing was changed")
-    removed = (docker_rt.remove(name) if docker_rt else 0) + ProcessRuntime().remove(name)
-    if row is None and removed == 0:
-        unchecked = "" if docker_rt else " (the Docker engine is not reachable: its containers were not checked)"
-        raise UserInputError(f"no deployment named {name}{unchecked}")
-    gateway_removed = remove_model(gateway_path(Context()), name)
-    if row is not None:
-        upsert_deployment(db, name=name, status="removed", container_id=None)
+    with open_database() as db:
+        row = get_deployment(db, name)
+        docker_rt = _docker()
+        if docker_rt is None and row is not None and row["runtime"] == "docker":
+            raise ModelDeployError("cannot reach the Docker engine to remove the container; nothing was changed")
+        removed = (docker_rt.remove(name) if docker_rt else 0) + ProcessRuntime().remove(name)
+        if row is None and removed == 0:
+            unchecked = "" if docker_rt else " (the Docker engine is not reachable: its containers were not checked)"
+            raise UserInputError(f"no deployment named {name}{unchecked}")
+        gateway_removed = remove_model(gateway_path(Context()), name)
+        if row is not None:
+            upsert_deployment(db, name=name, status="removed", container_id=None)
     return {"name": name, "servers_removed": removed, "gateway_entry_removed": gateway_removed,
             "registered": row is not None}
