@@ -75,6 +75,7 @@ def eval_command(
     if post is not None and not post.startswith(("http://", "https://")):
         raise UserInputError(f"--post (or ${POST_URL_ENV}) must be an http(s) URL, got {post!r}")
     from modeldeploy.tools.eval.runner import EvalConfig, run_eval
+    from modeldeploy.tools.quiet_gc import quiet_gc
 
     try:
         cfg = EvalConfig(endpoint=endpoint, model=model, suite=suite, data=data, fewshot=fewshot, limit=limit,
@@ -85,7 +86,8 @@ def eval_command(
         err = exc.errors()[0]
         raise UserInputError(f"invalid {'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}") from None
     progress = None if as_json or not sys.stderr.isatty() else _progress()
-    run = run_eval(cfg, on_record=progress, loop_factory=_loop_factory())
+    with quiet_gc():  # the CLI has the process to itself
+        run = run_eval(cfg, on_record=progress, loop_factory=_loop_factory())
     if progress is not None:
         sys.stderr.write("\n")
     summary = run.summary

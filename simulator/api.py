@@ -73,18 +73,21 @@ class App:
         except ApiError as exc:
             return exc.response()
 
+    ROUTES = {"/health": ("GET", "health"), "/v1/models": ("GET", "models"), "/metrics": ("GET", "metrics_"),
+              "/v1/chat/completions": ("POST", "chat"), "/v1/completions": ("POST", "completions"),
+              "/version": ("GET", "version"), "/info": ("GET", "info"), "/get_model_info": ("GET", "model_info"),
+              "/props": ("GET", "props"), "/ping": ("GET", "health")}
+
+    def has_route(self, request: Request) -> bool:
+        return (request.path.rstrip("/") or "/") in self.ROUTES
+
     async def _route(self, request: Request) -> Response | StreamResponse:
         path, method = request.path.rstrip("/") or "/", request.method
         fw = self.launch.framework
-        routes = {
-            "/health": ("GET", self.health), "/v1/models": ("GET", self.models), "/metrics": ("GET", self.metrics_),
-            "/v1/chat/completions": ("POST", self.chat), "/v1/completions": ("POST", self.completions),
-            "/version": ("GET", self.version), "/info": ("GET", self.info), "/get_model_info": ("GET", self.model_info),
-            "/props": ("GET", self.props), "/ping": ("GET", self.health),
-        }
-        if path not in routes:
+        if path not in self.ROUTES:
             return Response.json({"detail": "Not Found"}, 404)
-        want, handler = routes[path]
+        want, name = self.ROUTES[path]
+        handler = getattr(self, name)
         if method == "HEAD" and want == "GET":
             method = "GET"
         if method != want:

@@ -29,6 +29,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     peer: str
+    received: float = 0.0  # perf_counter when its first bytes reached the process: where the server's time starts
 
     @property
     def path(self) -> str:
@@ -68,6 +69,22 @@ class StreamResponse:
 
 Handler = Callable[[Request], Awaitable["Response | StreamResponse"]]
 AccessLog = Callable[[Request, int], None]
+Served = Callable[[Request, int, float], None]  # request, status, seconds from its arrival to its last byte written
+
+
+class ArrivalStampedReader(asyncio.StreamReader):
+    """A StreamReader that notes when the bytes of a new request reach the process.
+
+    The server's time for a request starts there, not when the connection's task gets round to reading it: when
+    32 requests arrive at once, the last waits for the event loop to parse and route the 31 before it, and that
+    wait is the server's (uvicorn, under vLLM, parses in data_received the same way)."""
+
+    arrived = 0.0
+
+    def feed_data(self, data: bytes) -> None:
+        if not self._buffer:  # nothing unread: these bytes start a request
+            self.arrived = time.perf_counter()
+        super().feed_data(data)
 
 
 class BadRequest(Exception):
@@ -77,17 +94,24 @@ class BadRequest(Exception):
 
 
 class HttpServer:
-    def __init__(self, handler: Handler, access_log: AccessLog | None = None, server_header: str = "uvicorn"):
+    def __init__(self, handler: Handler, access_log: AccessLog | None = None, server_header: str = "uvicorn",
+                 served: Served | None = None):
         self.handler = handler
         self.access_log = access_log
+        self.served = served
         self.server_header = server_header
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self, host: str | None, port: int) -> None:
-        self._server = await asyncio.start_server(self._connection, host=host, port=port, limit=MAX_HEADER_BYTES,
-                                                  reuse_address=True, backlog=2048)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.StreamReaderProtocol:  # asyncio.start_server's factory, with the stamped reader
+            return asyncio.StreamReaderProtocol(ArrivalStampedReader(limit=MAX_HEADER_BYTES, loop=loop),
+                                                self._connection, loop=loop)
+
+        self._server = await loop.create_server(protocol, host=host, port=port, reuse_address=True, backlog=2048)
 
     @property
     def sockets(self):
@@ -112,10 +136,12 @@ class HttpServer:
         self._writers.add(writer)
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) and len(peername) >= 2 else "unknown:0"
+        done_at = 0.0  # when the previous request on this connection was answered
         try:
             while True:
                 try:
-                    request = await asyncio.wait_for(self._read_request(reader, writer, peer), KEEPALIVE_S)
+                    async with asyncio.timeout(KEEPALIVE_S):
+                        request = await self._read_request(reader, writer, peer, done_at)
                 except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     break
                 except BadRequest as exc:
@@ -133,10 +159,12 @@ class HttpServer:
                                                         "type": "InternalServerError", "param": None, "code": 500}}, 500)
                 if isinstance(response, StreamResponse):
                     ok = await self._send_stream(writer, request, response, keep_alive)
+                    done_at = self._served(request, response.status)
                     if not ok or not keep_alive or request.version == "1.0":
                         break
                 else:
                     await self._send(writer, request, response, keep_alive)
+                    done_at = self._served(request, response.status)
                     if not keep_alive:
                         break
         except (ConnectionError, asyncio.CancelledError):
@@ -150,10 +178,13 @@ class HttpServer:
             except Exception:
                 pass
 
-    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            peer: str) -> Request | None:
+    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str,
+                            not_before: float) -> Request | None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
+            # the server's time starts when the bytes came, or when it finished the previous request on this
+            # connection if they came earlier (pipelined)
+            received = max(getattr(reader, "arrived", 0.0), not_before) or time.perf_counter()
         except asyncio.IncompleteReadError as exc:
             if exc.partial.strip():
                 raise BadRequest(400, "Invalid HTTP request received.") from None
@@ -202,7 +233,8 @@ class HttpServer:
             if length > MAX_BODY_BYTES:
                 raise BadRequest(413, "Request body too large")
             body = await reader.readexactly(length) if length else b""
-        return Request(method=method.upper(), target=target, version=proto[5:], headers=headers, body=body, peer=peer)
+        return Request(method=method.upper(), target=target, version=proto[5:], headers=headers, body=body, peer=peer,
+                       received=received)
 
     @staticmethod
     def _keep_alive(request: Request) -> bool:
@@ -234,6 +266,12 @@ class HttpServer:
                 self.access_log(request, status)
             except Exception:
                 pass
+
+    def _served(self, request: Request, status: int) -> float:
+        done = time.perf_counter()
+        if self.served is not None:
+            self.served(request, status, done - request.received)
+        return done
 
     async def _send(self, writer: asyncio.StreamWriter, request: Request, response: Response, keep_alive: bool) -> None:
         body = b"" if request.method == "HEAD" else response.body

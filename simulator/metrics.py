@@ -5,6 +5,13 @@ newer vllm:kv_cache_usage_perc), vllm:prompt_tokens_total, vllm:generation_token
 vllm:request_success_total{finished_reason}, and the histograms vllm:time_to_first_token_seconds,
 vllm:time_per_output_token_seconds, vllm:e2e_request_latency_seconds, vllm:request_queue_time_seconds,
 vllm:request_prompt_tokens, vllm:request_generation_tokens. Buckets are vLLM's.
+
+vLLM's API server also carries prometheus-fastapi-instrumentator's HTTP metrics (its /metrics, /health, /load,
+/ping, /version and /server_info excluded): http_requests_total{handler,method,status}, the high-resolution
+http_request_duration_highr_seconds (no labels) and http_request_duration_seconds{handler,method}. They time a
+request from its bytes reaching the process (or the end of the previous request on its connection, if they came
+earlier) to its last byte written: what the server spent on it, HTTP parsing, serialisation and its event loop's
+queue included, which the engine histograms leave out (bench/eval_client_overhead.py reads them).
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1
                 80.0)
 LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
                    480.0, 960.0, 1920.0, 7680.0)
+HTTP_HIGHR_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
+                      7.5, 10.0, 30.0, 60.0)
+HTTP_BUCKETS = (0.1, 0.5, 1.0)
+HTTP_EXCLUDED = frozenset({"/metrics", "/health", "/load", "/ping", "/version", "/server_info"})
 TOKEN_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 
 
@@ -35,6 +46,57 @@ class Histogram:
         self.counts[bisect.bisect_left(self.buckets, value)] += 1
         self.total += value
         self.n += 1
+
+
+class HttpMetrics:
+    """prometheus-fastapi-instrumentator's default metrics, as vLLM's API server exposes them."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.highr = Histogram(HTTP_HIGHR_BUCKETS)
+        self.duration: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, handler: str, method: str, status: int, seconds: float) -> None:
+        if handler in HTTP_EXCLUDED:
+            return
+        key = (handler, method, f"{status // 100}xx")
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self.highr.observe(seconds)
+        hist = self.duration.get((handler, method))
+        if hist is None:
+            hist = self.duration[(handler, method)] = Histogram(HTTP_BUCKETS)
+        hist.observe(seconds)
+
+    def render(self) -> list[str]:
+        out = ["# HELP http_requests_total Total number of requests by method, status and handler.",
+               "# TYPE http_requests_total counter"]
+        for (handler, method, status), n in sorted(self.requests.items()):
+            out.append(f'http_requests_total{{handler="{_escape(handler)}",method="{method}",status="{status}"}} '
+                       f"{_num(n)}")
+        out += _histogram("http_request_duration_highr_seconds",
+                          "Latency with many buckets but no API specific labels. Made for more accurate percentile "
+                          "calculations.", [("", self.highr)])
+        out += _histogram("http_request_duration_seconds",
+                          "Latency with only few buckets by handler. Made to be only used if aggregation by handler "
+                          "is important.",
+                          [(f'handler="{_escape(h)}",method="{m}"', hist) for (h, m), hist in
+                           sorted(self.duration.items())])
+        return out
+
+
+def _histogram(name: str, help_: str, series: list[tuple[str, Histogram]]) -> list[str]:
+    out = [f"# HELP {name} {help_}", f"# TYPE {name} histogram"]
+    for labels, h in series:
+        sep = "," if labels else ""
+        cumulative = 0
+        for bound, count in zip(h.buckets, h.counts, strict=False):
+            cumulative += count
+            out.append(f'{name}_bucket{{{labels}{sep}le="{_num(bound)}"}} {_num(cumulative)}')
+        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {_num(h.n)}')
+        braces = f"{{{labels}}}" if labels else ""
+        out.append(f"{name}_count{braces} {_num(h.n)}")
+        out.append(f"{name}_sum{braces} {_num(h.total)}")
+    return out
 
 
 def _num(v: float) -> str:
@@ -60,6 +122,7 @@ class Metrics:
         self.decode = Histogram(LATENCY_BUCKETS)
         self.prompt_hist = Histogram(TOKEN_BUCKETS)
         self.gen_hist = Histogram(TOKEN_BUCKETS)
+        self.http = HttpMetrics()
 
     def finished(self, reason: str, prompt_tokens: int, output_tokens: int, queue_s: float, ttft_s: float | None,
                  e2e_s: float, first_token_at: float | None, last_token_at: float | None) -> None:
@@ -85,15 +148,7 @@ class Metrics:
             out.append(f"{name}{{{labels}{extra}}} {_num(value)}")
 
         def histogram(name: str, help_: str, h: Histogram) -> None:
-            out.append(f"# HELP {name} {help_}")
-            out.append(f"# TYPE {name} histogram")
-            cumulative = 0
-            for bound, count in zip(h.buckets, h.counts, strict=False):
-                cumulative += count
-                out.append(f'{name}_bucket{{{labels},le="{_num(bound)}"}} {_num(cumulative)}')
-            out.append(f'{name}_bucket{{{labels},le="+Inf"}} {_num(h.n)}')
-            out.append(f"{name}_count{{{labels}}} {_num(h.n)}")
-            out.append(f"{name}_sum{{{labels}}} {_num(h.total)}")
+            out.extend(_histogram(name, help_, [(labels, h)]))
 
         metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", self.running)
         metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", self.waiting)
@@ -118,6 +173,8 @@ class Metrics:
                   self.decode)
         histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", self.prompt_hist)
         histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", self.gen_hist)
+        if framework == "vllm":
+            out.extend(self.http.render())
         out.extend(self._native(framework))
         return "\n".join(out) + "\n"
 

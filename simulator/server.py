@@ -104,8 +104,12 @@ class Simulator:
             self.emit(narrator.access(request.peer, request.method, request.target, request.version, status,
                                       REASONS.get(status, "")))
 
+        def served(request: Request, status: int, seconds: float) -> None:
+            if app.has_route(request):
+                metrics.http.observe(request.path.rstrip("/") or "/", request.method, status, seconds)
+
         server_header = {"tgi": "text-generation-router", "llama.cpp": "llama.cpp"}.get(launch.framework, "uvicorn")
-        self.http = HttpServer(app.handle, access, server_header)
+        self.http = HttpServer(app.handle, access, server_header, served)
         try:
             await self.http.start(launch.host or "0.0.0.0", launch.port)
         except OSError as exc:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import re
+import threading
+import time
 
 import pytest
 from eval_packs import aime_pack, write_jsonl
 from eval_server import DROP, AnswerServer, Fail, Reply
 
+import modeldeploy.tools.eval.runner as runner
 from modeldeploy.errors import UserInputError
-from modeldeploy.tools.eval.runner import EvalConfig, run_eval
+from modeldeploy.tools.eval.runner import EvalConfig, arun_eval, run_eval
 
 
 def addition_pack(tmp_path, n: int):
@@ -120,3 +125,90 @@ def test_gsm8k_limit_and_the_served_model_check(tmp_path):
     assert run.summary.n == 2 and run.summary.score_official == 0.5 and run.summary.score_strict == 0.5
     assert run.document["n-samples"]["gsm8k"] == {"original": 5, "effective": 2}
     assert run.document["results"]["gsm8k"]["exact_match,flexible-extract"] == 0.5
+
+
+def test_a_run_answered_in_full_is_rebuilt_from_its_samples_without_the_endpoint(tmp_path):
+    out = tmp_path / "out"
+    with AnswerServer(oracle) as server:
+        first = run_eval(config(server, tmp_path, out=out))
+        url = server.url
+    samples = (out / "samples_addition.jsonl").read_text()
+    # the server is gone: nothing is left to ask, so its model check is dropped rather than failing the run
+    again = run_eval(EvalConfig(endpoint=url, model=server.model, suite="addition", data=tmp_path / "add.jsonl",
+                                out=out))
+    assert again.summary.resumed == 20 and again.summary.score_official == first.summary.score_official == 1.0
+    assert (out / "samples_addition.jsonl").read_text() == samples
+    assert json.loads((out / "results_addition.json").read_text())["results"]["addition"]
+
+
+def test_every_answer_reaches_the_samples_file_in_order_and_the_results_file_is_written(tmp_path):
+    out = tmp_path / "out"
+    with AnswerServer(oracle) as server:  # 20 answers in well under the appender's 0.1 s hand-off: all still pending
+        run = run_eval(config(server, tmp_path, out=out, concurrency=20))
+    lines = [json.loads(x) for x in (out / "samples_addition.jsonl").read_text().splitlines()]
+    assert [(r["doc_id"], r["correct"]) for r in lines] == [(f"q{i}", True) for i in range(20)]
+    assert [r.doc_id for r in run.records] == [f"q{i}" for i in range(20)]
+    document = json.loads((out / "results_addition.json").read_text())
+    assert document["n-samples"]["addition"] == {"original": 20, "effective": 20}
+
+
+def test_a_bad_pack_is_reported_before_an_unreachable_endpoint(tmp_path):
+    bad = tmp_path / "add.jsonl"
+    bad.write_text('{"id": "q0", "a": 1, "b": 2, "answer": "3"}\n{not json\n')
+    with AnswerServer(oracle) as server:
+        url = server.url  # closed: nothing listens there any more
+    with pytest.raises(UserInputError, match=r"add.jsonl:2: not JSON"):
+        run_eval(EvalConfig(endpoint=url, model="m", suite="addition", data=bad))
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("eval-records-")]
+
+
+async def test_a_failing_callback_ends_the_run_with_its_own_error_and_leaves_no_task_or_thread_behind(tmp_path):
+    seen = []
+
+    def on_record(record) -> None:
+        seen.append(record)
+        if len(seen) == 3:
+            raise RuntimeError("the progress display broke")
+
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        with AnswerServer(oracle) as server:
+            with pytest.raises(RuntimeError, match="the progress display broke"):  # itself, not an ExceptionGroup
+                await arun_eval(config(server, tmp_path, out=tmp_path / "out", concurrency=4), on_record=on_record)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        gc.collect()  # a worker left running into the closed session dies with an error nobody retrieves
+        assert not unhandled, [c.get("message") for c in unhandled]
+    finally:
+        loop.set_exception_handler(None)
+    assert not writer_threads()  # the samples file was closed
+
+
+async def test_a_run_cancelled_while_reading_its_pack_closes_the_samples_file_it_opened(tmp_path, monkeypatch):
+    planned, release = threading.Event(), threading.Event()
+    real_plan_run = runner.plan_run
+
+    def slow_plan_run(cfg):
+        plan = real_plan_run(cfg)  # the samples file is open and its writer thread started
+        planned.set()
+        release.wait(10)
+        return plan
+
+    monkeypatch.setattr(runner, "plan_run", slow_plan_run)
+    with AnswerServer(oracle) as server:
+        run = asyncio.ensure_future(arun_eval(config(server, tmp_path, out=tmp_path / "out")))
+        assert await asyncio.to_thread(planned.wait, 10)
+        assert writer_threads()
+        run.cancel()  # what stopping a graph run does to its evaluate node
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        release.set()  # the thread finishes the plan nobody will use
+        deadline = time.monotonic() + 10
+        while writer_threads():
+            assert time.monotonic() < deadline, "the abandoned samples file was left open"
+            await asyncio.sleep(0.01)
+        assert not server.bodies  # nothing was asked

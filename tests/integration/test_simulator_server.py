@@ -321,6 +321,61 @@ def test_metrics_move(server):
     assert '"POST /v1/chat/completions HTTP/1.1" 200 OK' in server.log
 
 
+def scrape_http(sim: SimProcess) -> dict[str, float]:
+    text = httpx.get(sim.url("/metrics"), timeout=5).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith(("http_", "vllm:e2e_request_latency_seconds_"))}
+
+
+CHAT = 'handler="/v1/chat/completions",method="POST"'
+
+
+def test_http_duration_metrics_time_each_request_to_its_last_byte_as_vllms_instrumentator_does(server):
+    before = scrape_http(server)
+    post(server, "/v1/chat/completions", {"model": "tiny", "max_tokens": 3, "ignore_eos": True,
+                                          "messages": [{"role": "user", "content": "Count to three."}]})
+    middle = scrape_http(server)
+    assert httpx.post(server.url("/v1/chat/completions"), json={"model": "tiny"}, timeout=5).status_code == 400
+    assert httpx.get(server.url("/no/such/route"), timeout=5).status_code == 404
+    httpx.get(server.url("/health"), timeout=5)
+    after = scrape_http(server)
+
+    def delta(key: str, start=before, end=after) -> float:
+        return end.get(key, 0.0) - start.get(key, 0.0)
+
+    assert delta(f'http_requests_total{{{CHAT},status="2xx"}}') == 1
+    assert delta(f'http_requests_total{{{CHAT},status="4xx"}}') == 1
+    assert delta(f"http_request_duration_seconds_count{{{CHAT}}}") == 2
+    assert delta("http_request_duration_highr_seconds_count") == 2  # no label: every instrumented request
+    # the engine's e2e leaves out parsing and serialisation; the HTTP duration of the same request covers them
+    engine = delta('vllm:e2e_request_latency_seconds_sum{engine="0",model_name="tiny"}', end=middle)
+    assert engine >= 0.04 + 2 * 0.01
+    assert delta(f"http_request_duration_seconds_sum{{{CHAT}}}", end=middle) > engine
+    assert not any("/health" in k or "/metrics" in k or "/no/such/route" in k for k in after if k.startswith("http_"))
+
+
+def test_a_pipelined_request_is_timed_from_when_the_one_before_it_was_answered(server):
+    body = json.dumps({"model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    before = scrape_http(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sent = time.perf_counter()
+        sock.sendall(request * 2)  # both in one write: the second waits in the buffer while the first is served
+        received = b""
+        while received.count(b'"object":"chat.completion"') < 2:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed before both answers came"
+            received += chunk
+        both = time.perf_counter() - sent
+    after = scrape_http(server)
+    count, total = (f"http_request_duration_seconds_{part}{{{CHAT}}}" for part in ("count", "sum"))
+    assert after[count] - before.get(count, 0.0) == 2
+    # the two server windows follow each other inside the client's (give or take the server's own bookkeeping after
+    # its last write): timed from their common arrival instead, the second would cover the first (40 ms more)
+    assert 2 * 0.04 <= after[total] - before.get(total, 0.0) <= both + 0.02
+
+
 def test_32_concurrent_streams_queue_behind_4_slots(server):
     """SLOTS=4, TTFT=40 ms, TPOT=10 ms, 10 tokens each: a request served in wave k cannot see its first token
     before k full services (>= 40 + 9 x 10 ms each) have passed; at most 4 requests are in the first wave."""

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from modeldeploy.cli.bench import loop_factory
-from modeldeploy.tools.bench.runner import event_loop_name, quiet_gc
+from modeldeploy.tools.bench.runner import event_loop_name
+from modeldeploy.tools.quiet_gc import quiet_gc
 
 ROOT = Path(__file__).resolve().parents[2]
 

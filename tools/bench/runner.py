@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import time
@@ -26,6 +25,7 @@ from modeldeploy.tools.bench.stats import summarize
 from modeldeploy.tools.bench.tokenizer import Tokenizer, load_tokenizer
 from modeldeploy.tools.bench.validity import verdict
 from modeldeploy.tools.bench.workloads import RequestSpec, body_for, build_specs
+from modeldeploy.tools.quiet_gc import quiet_gc
 
 MAX_POOL = 5000
 
@@ -84,27 +84,6 @@ class Session:
         if self.progress:
             self.progress.end_run(result)
         return result
-
-
-@contextlib.contextmanager
-def quiet_gc():
-    """No full garbage collection while requests are in flight.
-
-    Measured (docs/benchmarking.md): a full (oldest-generation) collection walks every object of the process,
-    the tokenizer's, pydantic's and the imported libraries' included: 80 ms at 2,000 req/s, during which no
-    read is timestamped and no request is sent (p99 dispatch and loop lag over the 10 ms limits). So: collect
-    once before the run, freeze what survives (the oldest generation's scans skip it) and leave the oldest
-    generation alone until the run ends; the young generations still collect the per-request cycles.
-    """
-    gc.collect()
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1_000_000))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def summarize_run(load: Load, records, specs: Sequence[RequestSpec], origin: float, tokenizer: Tokenizer | None,

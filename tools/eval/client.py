@@ -13,6 +13,7 @@ encoded and answers decoded with orjson (~0.3 and ~2 us against the json module'
 from __future__ import annotations
 
 import asyncio
+import encodings.idna  # noqa: F401  the first connection's host lookup imports it: with this module, not in a run
 import random
 import ssl
 import time

@@ -6,6 +6,8 @@ import math
 from collections import Counter, defaultdict
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.percentile imports it on first use (~11 ms): with this module, not inside a run
+import numpy.random  # noqa: F401  likewise (~6 ms)
 
 from modeldeploy.tools.eval.schema import SampleRecord
 
@@ -44,6 +46,21 @@ def stderr(values: np.ndarray) -> float:
 
 def rate(records: list[SampleRecord], attribute: str) -> float:
     return sum(bool(getattr(r, attribute)) for r in records) / len(records) if records else 0.0
+
+
+def rates(records: list[SampleRecord]) -> dict[str, float]:
+    """The summary's five rates in one pass (five passes were half of the aggregation's ~1.2 ms at n = 1,000,
+    which runs after the last answer)."""
+    correct = strict = unparsed = truncated = errors = 0
+    for r in records:
+        correct += r.correct
+        strict += r.correct_strict
+        unparsed += r.unparsed
+        truncated += r.truncated
+        errors += bool(r.error)
+    n = len(records) or 1
+    return {"score_official": correct / n, "score_strict": strict / n, "unparsed_rate": unparsed / n,
+            "truncated_rate": truncated / n, "error_rate": errors / n}
 
 
 def categories(records: list[SampleRecord]) -> dict[str, dict[str, float]]:
