@@ -28,6 +28,7 @@ def test_wheel_holds_only_the_modeldeploy_package_and_its_data(wheel):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"modeldeploy", next(t for t in tops if t.endswith(".dist-info"))}
     for required in ("modeldeploy/catalog/frameworks.yaml", "modeldeploy/prompts/choose_framework.md",
+                     "modeldeploy/catalog/eval_suites/addition.yaml", "modeldeploy/catalog/eval_suites/addition.jsonl",
                      "modeldeploy/experience_store/migrations/script.py.mako",
                      "modeldeploy/experience_store/migrations/versions/0001_initial.py",
                      "modeldeploy/graph/builder.py", "modeldeploy/cli/main.py"):
