@@ -153,8 +153,12 @@ def loop_factory(name: str):
     return uvloop.new_event_loop
 
 
-def overhead_pct(wall: float, n: int, concurrency: int, server_s: float, server_n: float) -> float:
-    ideal = math.ceil(n / concurrency) * server_s / server_n
+def ideal_wall(n: int, concurrency: int, server_s: float, server_n: float) -> float:
+    """A cost-free client's wall time: ceil(n / concurrency) rounds of the server's mean time per request."""
+    return math.ceil(n / concurrency) * server_s / server_n
+
+
+def overhead_pct(wall: float, ideal: float) -> float:
     return round(100 * (wall - ideal) / wall, 2)
 
 
@@ -184,7 +188,7 @@ def floor_run(server, data: Path, n: int, concurrency: int, max_tokens: int, loo
         loop_runner.run(main())
     wall = time.perf_counter() - wall0
     s1, c1 = server.totals()
-    return overhead_pct(wall, n, concurrency, s1 - s0, c1 - c0)
+    return overhead_pct(wall, ideal_wall(n, concurrency, s1 - s0, c1 - c0))
 
 
 def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens: int, loop: str) -> dict:
@@ -201,10 +205,10 @@ def one_run(server, data: Path, out: Path, n: int, concurrency: int, max_tokens:
     s1, c1 = server.totals()
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     server_mean = (s1 - s0) / (c1 - c0)
-    ideal = math.ceil(n / concurrency) * server_mean
+    ideal = ideal_wall(n, concurrency, s1 - s0, c1 - c0)
     summary = run.summary
     return {"wall_s": round(wall, 3), "ideal_wall_s": round(ideal, 3),
-            "overhead_pct": overhead_pct(wall, n, concurrency, s1 - s0, c1 - c0),
+            "overhead_pct": overhead_pct(wall, ideal),
             "floor_overhead_pct": floor_run(server, data, n, concurrency, max_tokens, loop),
             "client_cpu_s": round(cpu, 3),
             "cpu_share_pct": round(100 * cpu / wall, 2), "cpu_us_per_request": round(1e6 * cpu / n),

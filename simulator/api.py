@@ -78,13 +78,15 @@ class App:
               "/version": ("GET", "version"), "/info": ("GET", "info"), "/get_model_info": ("GET", "model_info"),
               "/props": ("GET", "props"), "/ping": ("GET", "health")}
 
-    def has_route(self, request: Request) -> bool:
-        return (request.path.rstrip("/") or "/") in self.ROUTES
+    def route(self, request: Request) -> str | None:
+        """The route a request's path names (trailing slash ignored), None for an unknown path."""
+        path = request.path.rstrip("/") or "/"
+        return path if path in self.ROUTES else None
 
     async def _route(self, request: Request) -> Response | StreamResponse:
-        path, method = request.path.rstrip("/") or "/", request.method
+        path, method = self.route(request), request.method
         fw = self.launch.framework
-        if path not in self.ROUTES:
+        if path is None:
             return Response.json({"detail": "Not Found"}, 404)
         want, name = self.ROUTES[path]
         handler = getattr(self, name)

@@ -105,8 +105,9 @@ class Simulator:
                                       REASONS.get(status, "")))
 
         def served(request: Request, status: int, seconds: float) -> None:
-            if app.has_route(request):
-                metrics.http.observe(request.path.rstrip("/") or "/", request.method, status, seconds)
+            route = app.route(request)
+            if route is not None:
+                metrics.http.observe(route, request.method, status, seconds)
 
         server_header = {"tgi": "text-generation-router", "llama.cpp": "llama.cpp"}.get(launch.framework, "uvicorn")
         self.http = HttpServer(app.handle, access, server_header, served)

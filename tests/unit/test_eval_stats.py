@@ -36,4 +36,4 @@ def test_categories_and_methods_count_what_happened():
     assert stats.categories(records)["law"] == {"n": 2, "score_official": 0.5, "score_strict": 0.0,
                                                 "unparsed_rate": 0.5}
     assert stats.methods(records) == {"answer_is": 1, "error": 1, "unparsed": 1}
-    assert stats.rate(records, "error") == pytest.approx(1 / 3)
+    assert stats.rates(records)["error_rate"] == pytest.approx(1 / 3)
