@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modeldeploy.api.jsonable import to_json
+from modeldeploy.graph.run_state import unfinished
 
 
 def checkpoint_of(config: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -47,6 +48,6 @@ def thread_status(snapshot: Any | None, running: bool, errored: bool = False) ->
         return "busy"
     if errored:
         return "error"
-    if snapshot is not None and (snapshot.next or interrupts_of(snapshot)):
+    if snapshot is not None and unfinished(snapshot):
         return "interrupted"
     return "idle"

@@ -15,6 +15,7 @@ from typing import Any
 from modeldeploy.cli.progress import NodeProgress
 from modeldeploy.graph import Context, make_builder
 from modeldeploy.graph.checkpointer import has_checkpoints, open_checkpointer
+from modeldeploy.graph.run_state import unfinished
 
 
 @dataclass
@@ -53,7 +54,7 @@ async def _latest_run(graph: Any, base: str) -> tuple[str, bool]:
     if latest is None:
         return base, False
     thread_id, snapshot = latest
-    if snapshot.next:
+    if unfinished(snapshot):
         return thread_id, True
     return (base if n == 1 else f"{base}-{n}"), False
 

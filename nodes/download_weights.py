@@ -11,7 +11,7 @@ from langgraph.types import Command
 from modeldeploy.errors import ModelDeployError
 from modeldeploy.graph.context import Context
 from modeldeploy.graph.state import DeployState
-from modeldeploy.nodes.node_support import Step, emit, fail
+from modeldeploy.nodes.node_support import Step, emitter_for_threads, fail
 
 NODE = "download_weights"
 
@@ -24,10 +24,10 @@ async def download_weights(state: DeployState, runtime: Runtime[Context]) -> Com
                                                                         path=source.path)]})
     from modeldeploy.tools.weights.download import allow_patterns_for, download_weights as fetch, repo_files
 
-    loop = asyncio.get_running_loop()
+    emit_from_thread = emitter_for_threads(runtime, NODE)
 
     def progress(event: dict) -> None:
-        loop.call_soon_threadsafe(lambda: emit(runtime, NODE, "progress", **event))
+        emit_from_thread("progress", **event)
 
     try:
         files = state.model.weight_files or await asyncio.to_thread(repo_files, source.repo_id, source.revision)

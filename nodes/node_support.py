@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -19,6 +22,20 @@ def dump(model: BaseModel | None) -> Any:
 def emit(runtime: Runtime, node: str, event: str, message: str = "", **data: Any) -> None:
     """A progress event: the CLI draws it, the HTTP API streams it (stream_mode="custom")."""
     runtime.stream_writer({"node": node, "event": event, "message": message, **data})
+
+
+def emitter_for_threads(runtime: Runtime, node: str) -> Callable[..., None]:
+    """`emit` for callbacks that run in other threads (a download's or a pull's worker pool).
+
+    Call it in the node's coroutine. The event is handed to the node's event loop and written in the
+    node's context: LangGraph's stream writer reads the run's config from a context variable, which a
+    bare worker thread does not have (it raised "Called get_config outside of a runnable context").
+    """
+    loop, context = asyncio.get_running_loop(), contextvars.copy_context()
+
+    def emit_from_thread(event: str, message: str = "", **data: Any) -> None:
+        loop.call_soon_threadsafe(lambda: emit(runtime, node, event, message, **data), context=context)
+    return emit_from_thread
 
 
 class Step:

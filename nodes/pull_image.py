@@ -11,7 +11,7 @@ from langgraph.types import Command
 from modeldeploy.errors import ModelDeployError
 from modeldeploy.graph.context import Context
 from modeldeploy.graph.state import DeployState
-from modeldeploy.nodes.node_support import Step, emit, fail
+from modeldeploy.nodes.node_support import Step, emitter_for_threads, fail
 
 NODE = "pull_image"
 
@@ -23,15 +23,15 @@ async def pull_image(state: DeployState, runtime: Runtime[Context]) -> Command[L
     from modeldeploy.tools.runtimes.docker_runtime import DockerRuntime
 
     image = state.artifacts.image
-    loop = asyncio.get_running_loop()
+    emit_from_thread = emitter_for_threads(runtime, NODE)
     layers: dict[str, dict] = {}
 
     def progress(event: dict) -> None:
         layers[event["layer"]] = event
         done = sum(e.get("current") or 0 for e in layers.values())
         total = sum(e.get("total") or 0 for e in layers.values())
-        loop.call_soon_threadsafe(lambda: emit(runtime, NODE, "progress", f"{len(layers)} layers", image=image,
-                                               layer=event["layer"], status=event.get("status"), current=done, total=total))
+        emit_from_thread("progress", f"{len(layers)} layers", image=image, layer=event["layer"],
+                         status=event.get("status"), current=done, total=total)
 
     try:
         docker_rt = await asyncio.to_thread(DockerRuntime)

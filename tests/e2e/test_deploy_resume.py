@@ -112,6 +112,7 @@ def test_sigkill_during_download_then_after_start_resumes_without_a_second_serve
     pid = json.loads(state_file.read_text())["pid"]
     second.send_signal(signal.SIGKILL)
     second.wait(timeout=30)
+    assert "Traceback" not in second.stderr.read()  # the download's progress reached the display, nothing raised
     ranges = [r.range for r in hub.requests if r.range and r.file == "model.safetensors"]
     assert f"bytes={kept}-" in ranges, ranges
 
@@ -122,7 +123,8 @@ def test_sigkill_during_download_then_after_start_resumes_without_a_second_serve
     try:
         assert third.returncode == 0, third.stderr
         doc = json.loads(third.stdout)
-        assert doc["status"] == "ready" and doc["resumed"] is True
+        assert "Traceback" not in third.stderr, third.stderr[-3000:]
+        assert doc["status"] == "ready" and doc["resumed"] is True, doc
         assert json.loads(state_file.read_text())["pid"] == pid  # no second server
         assert len(process_files()) == 1
     finally:

@@ -376,3 +376,33 @@ def test_offline_mode_is_reported_not_bypassed(hub: HubServer, tmp_path: Path, m
 
     assert "HF_HUB_OFFLINE is set" in _one_line(exc)
     assert hub.requests == []
+
+
+async def test_the_deploy_graph_streams_progress_reported_from_the_download_worker_threads(hub: HubServer,
+                                                                                           tmp_path: Path) -> None:
+    """huggingface_hub and the downloader report from their own thread pools, which have no LangGraph context:
+    each event must still reach the graph's custom stream (it raised "outside of a runnable context" and was lost)."""
+    import asyncio
+    import sys
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from modeldeploy.graph import Context, make_builder
+
+    tiny = Path(__file__).resolve().parents[2] / "models" / "tiny-llama"
+    write_repo(tmp_path / "hub", "acme/tiny-llama", {p.name: p.read_bytes() for p in tiny.iterdir() if p.is_file()})
+    loop_errors: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+    graph = make_builder().compile(checkpointer=InMemorySaver(), interrupt_after=["download_weights"])
+    request = {"model": "acme/tiny-llama", "runtime": "process", "action": "deploy", "approve": True,
+               "command": [sys.executable, "-m", "modeldeploy.simulator"]}
+    events = [e async for e in graph.astream({"request": request}, {"configurable": {"thread_id": "t"}},
+                                             context=Context(poll_interval_s=0.1), stream_mode="custom")]
+    await asyncio.sleep(0)  # let callbacks still queued on the loop run before looking at its errors
+    assert loop_errors == []
+    progress = [e for e in events if e["node"] == "download_weights" and e["event"] == "progress"]
+    weights = [e for e in progress if e.get("file") == "model.safetensors" and e.get("phase") == "download"]
+    size = (tiny / "model.safetensors").stat().st_size
+    assert weights and weights[-1]["bytes_done"] == size
+    assert {e.get("phase") for e in progress} >= {"download", "verify"}
+    assert [e["event"] for e in events if e["node"] == "download_weights"][-1] == "done"

@@ -13,6 +13,7 @@ from huggingface_hub import snapshot_download
 from huggingface_hub import errors as hf_errors
 
 from modeldeploy.errors import ModelDeployError, UserInputError
+from modeldeploy.tools.weights.download import resolve_endpoint
 
 METADATA_PATTERNS = ["config.json", "*.safetensors.index.json", "pytorch_model.bin.index.json", "README.md",
                      "tokenizer_config.json", "generation_config.json", "params.json"]
@@ -25,7 +26,9 @@ def fetch_metadata(repo_id: str, revision: str | None = None) -> Path:
     except (hf_errors.LocalEntryNotFoundError, FileNotFoundError, hf_errors.CachedRepoTreeNotFoundError):
         pass
     try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=METADATA_PATTERNS, etag_timeout=10))
+        # the same endpoint as the weights' download (HF_ENDPOINT read now, not at import)
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=METADATA_PATTERNS, etag_timeout=10,
+                                      endpoint=resolve_endpoint()))
     except hf_errors.GatedRepoError:
         raise ModelDeployError(f"{repo_id} is gated: accept its licence on the hub and set HF_TOKEN") from None
     except hf_errors.RepositoryNotFoundError:

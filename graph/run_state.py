@@ -1,0 +1,16 @@
+"""Whether a thread's latest snapshot is a run that has not reached its end.
+
+LangGraph's ``StateSnapshot.next`` leaves out tasks whose writes are already saved. A process
+killed after a step's writes were saved but before the step's checkpoint was written leaves a
+snapshot with an empty ``next`` and the finished task in ``tasks``: not a finished run. Resuming
+it (input ``None``) applies the saved writes without running the task again and goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def unfinished(snapshot: Any) -> bool:
+    """True while the graph has work left on this snapshot: pending, interrupted or written-but-unstepped tasks."""
+    return bool(snapshot.next or snapshot.tasks)
