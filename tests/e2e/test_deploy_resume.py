@@ -67,12 +67,15 @@ def test_sigkill_after_the_container_started_resumes_with_the_same_container(sim
                                                                  "name": "md-tiny-llama"})
     before = {c.id for c in labelled()}
     first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    container = _wait_for(lambda: next((c for c in labelled() if c.id not in before), None), what="the container")
-    assert first.poll() is None, "the first run finished before it could be killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
-    second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     try:
+        container = _wait_for(lambda: next((c for c in labelled() if c.id not in before), None), what="the container")
+        finished_early = first.poll() is not None
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    try:  # from here a container exists: whatever fails, it is taken down
+        assert not finished_early, "the first run finished before it could be killed"
+        second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stderr
         doc = json.loads(second.stdout)
         assert doc["status"] == "ready" and doc["container_id"] == container.id, doc
@@ -95,9 +98,11 @@ def test_sigkill_during_download_then_after_start_resumes_without_a_second_serve
     home = tmp_path / "home"
     hub.throttle_bytes_per_s = 100_000  # the 430 kB weights take ~4 s
     first = _deploy(_env(home, hub))
-    partial = _wait_for(lambda: _weights_partial(home), what="a partial download of model.safetensors")
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
+    try:
+        partial = _wait_for(lambda: _weights_partial(home), what="a partial download of model.safetensors")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
     kept = partial.stat().st_size
     assert kept > 0
 
@@ -108,27 +113,29 @@ def test_sigkill_during_download_then_after_start_resumes_without_a_second_serve
                                "--env", "MODELDEPLOY_SIM_STARTUP_S=8"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process_files = lambda: list((home / "deployments").glob("*/process.json")) if (home / "deployments").exists() else []
-    state_file = _wait_for(process_files, what="the server to start")[0]
-    pid = json.loads(state_file.read_text())["pid"]
-    second.send_signal(signal.SIGKILL)
-    second.wait(timeout=30)
-    assert "Traceback" not in second.stderr.read()  # the download's progress reached the display, nothing raised
-    ranges = [r.range for r in hub.requests if r.range and r.file == "model.safetensors"]
-    assert f"bytes={kept}-" in ranges, ranges
-
-    # Third run of the same command: the thread resumes at wait_ready and reuses the running server.
-    third = subprocess.run([CLI, "deploy", REPO, "--runtime", "process", "--command", SIMULATOR, "--yes", "--json",
-                            "--env", "MODELDEPLOY_SIM_STARTUP_S=8"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=300)
     try:
+        state_file = _wait_for(process_files, what="the server to start")[0]
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=30)
+    pid = json.loads(state_file.read_text())["pid"]
+    try:  # from here a server runs: whatever fails, it is taken down
+        assert "Traceback" not in second.stderr.read()  # the download's progress reached the display, nothing raised
+        ranges = [r.range for r in hub.requests if r.range and r.file == "model.safetensors"]
+        assert f"bytes={kept}-" in ranges, ranges
+
+        # Third run of the same command: the thread resumes at wait_ready and reuses the running server.
+        third = subprocess.run([CLI, "deploy", REPO, "--runtime", "process", "--command", SIMULATOR, "--yes", "--json",
+                                "--env", "MODELDEPLOY_SIM_STARTUP_S=8"], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=300)
         assert third.returncode == 0, third.stderr
-        doc = json.loads(third.stdout)
         assert "Traceback" not in third.stderr, third.stderr[-3000:]
+        doc = json.loads(third.stdout)
         assert doc["status"] == "ready" and doc["resumed"] is True, doc
+        assert doc["name"] == state_file.parent.name
         assert json.loads(state_file.read_text())["pid"] == pid  # no second server
         assert len(process_files()) == 1
     finally:
-        subprocess.run([CLI, "down", doc["name"] if third.returncode == 0 else state_file.parent.name], cwd=ROOT,
-                       env=env, capture_output=True, timeout=120)
+        subprocess.run([CLI, "down", state_file.parent.name], cwd=ROOT, env=env, capture_output=True, timeout=120)
     assert _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
                      what="the server to stop")
