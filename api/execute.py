@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modeldeploy.api.errors import ApiError
 from modeldeploy.api.jsonable import to_json
 from modeldeploy.api.state_view import interrupts_of
+from modeldeploy.graph.run_state import unfinished
 
 if TYPE_CHECKING:
     from modeldeploy.api.graphs import ServedGraph
@@ -86,4 +87,4 @@ async def execute(run: "Run", served: "ServedGraph", durability: str) -> None:
         values["__interrupt__"] = interrupts
     run.result = values
     run.snapshot = snapshot
-    run.status = "interrupted" if (interrupts or snapshot.next) else "success"
+    run.status = "interrupted" if unfinished(snapshot) else "success"

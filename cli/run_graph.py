@@ -67,11 +67,11 @@ async def arun_graph(inputs: Any, context: Context, thread_id: str, progress: An
         graph = make_builder().compile(checkpointer=saver, name="modeldeploy")
         resumed, run_it = False, True
         if resume_pending and not isinstance(inputs, Command):
-            thread_id, unfinished = await _latest_run(graph, thread_id)
+            thread_id, open_run = await _latest_run(graph, thread_id)
             snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-            if unfinished and not any(t.interrupts for t in snapshot.tasks):
+            if open_run and not any(t.interrupts for t in snapshot.tasks):
                 inputs, resumed = None, True  # a crashed run: continue where it stopped
-            elif unfinished:
+            elif open_run:
                 run_it = False  # waiting for approval: report the pending question again
         config = {"configurable": {"thread_id": thread_id}}
         with progress:

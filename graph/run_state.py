@@ -12,5 +12,6 @@ from typing import Any
 
 
 def unfinished(snapshot: Any) -> bool:
-    """True while the graph has work left on this snapshot: pending, interrupted or written-but-unstepped tasks."""
+    """True while the graph has work left on a thread's latest snapshot: pending, interrupted or
+    written-but-unstepped tasks (a snapshot read at an older checkpoint id says nothing about the thread)."""
     return bool(snapshot.next or snapshot.tasks)

@@ -34,7 +34,10 @@ def emitter_for_threads(runtime: Runtime, node: str) -> Callable[..., None]:
     loop, context = asyncio.get_running_loop(), contextvars.copy_context()
 
     def emit_from_thread(event: str, message: str = "", **data: Any) -> None:
-        loop.call_soon_threadsafe(lambda: emit(runtime, node, event, message, **data), context=context)
+        try:
+            loop.call_soon_threadsafe(lambda: emit(runtime, node, event, message, **data), context=context)
+        except RuntimeError:
+            pass  # the loop is closed (the run was cancelled, the worker still reports): nobody is listening
     return emit_from_thread
 
 

@@ -120,7 +120,8 @@ def test_sigkill_during_download_then_after_start_resumes_without_a_second_serve
         second.wait(timeout=30)
     pid = json.loads(state_file.read_text())["pid"]
     try:  # from here a server runs: whatever fails, it is taken down
-        assert "Traceback" not in second.stderr.read()  # the download's progress reached the display, nothing raised
+        second_err = second.stderr.read()  # no "Exception in callback" from progress events of the download's threads
+        assert "Traceback" not in second_err, second_err[-3000:]
         ranges = [r.range for r in hub.requests if r.range and r.file == "model.safetensors"]
         assert f"bytes={kept}-" in ranges, ranges
 

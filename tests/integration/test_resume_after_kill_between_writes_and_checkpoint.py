@@ -27,7 +27,7 @@ SUPPORT = Path(killed_graph.__file__).parent
 
 async def test_a_thread_killed_between_writes_and_checkpoint_is_resumed_without_rerunning_the_node(tmp_path):
     db, log = tmp_path / "checkpoints.db", tmp_path / "nodes.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(SUPPORT), os.environ.get("PYTHONPATH")) if p)}
     killed = subprocess.run([sys.executable, "-m", "killed_graph", str(db), str(log), "deploy-x"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr

@@ -95,8 +95,11 @@ class ProcessRuntime:
         finally:
             log.close()
         _children[name] = child
-        (directory / "process.json").write_text(json.dumps({"pid": child.pid, "argv": spec["argv"], "port": spec.get("port"),
-                                                            "started": time.time()}))
+        # written whole or not at all: a reader (a re-run after a crash, `ps`) never sees half a file
+        partial = directory / "process.json.tmp"
+        partial.write_text(json.dumps({"pid": child.pid, "argv": spec["argv"], "port": spec.get("port"),
+                                       "started": time.time()}))
+        os.replace(partial, directory / "process.json")
         return ServerState("running", None, str(child.pid), spec.get("port")), False
 
     def state(self, name: str) -> ServerState:
