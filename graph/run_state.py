@@ -13,5 +13,7 @@ from typing import Any
 
 def unfinished(snapshot: Any) -> bool:
     """True while the graph has work left on a thread's latest snapshot: pending, interrupted or
-    written-but-unstepped tasks (a snapshot read at an older checkpoint id says nothing about the thread)."""
-    return bool(snapshot.next or snapshot.tasks)
+    written-but-unstepped tasks (a snapshot read at an older checkpoint id says nothing about the thread).
+
+    ``tasks`` holds every task of the step; ``next`` is the subset without saved writes."""
+    return bool(snapshot.tasks)

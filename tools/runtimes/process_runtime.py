@@ -20,6 +20,7 @@ from typing import Any
 
 from modeldeploy import settings
 from modeldeploy.errors import ModelDeployError
+from modeldeploy.tools.atomic_write import write_text_atomic
 from modeldeploy.tools.runtimes.docker_runtime import ServerState
 
 MARKER = "MODELDEPLOY_DEPLOYMENT"
@@ -95,11 +96,9 @@ class ProcessRuntime:
         finally:
             log.close()
         _children[name] = child
-        # written whole or not at all: a reader (a re-run after a crash, `ps`) never sees half a file
-        partial = directory / "process.json.tmp"
-        partial.write_text(json.dumps({"pid": child.pid, "argv": spec["argv"], "port": spec.get("port"),
-                                       "started": time.time()}))
-        os.replace(partial, directory / "process.json")
+        # a re-run after a crash or `ps` reads it at any moment
+        write_text_atomic(directory / "process.json", json.dumps({"pid": child.pid, "argv": spec["argv"],
+                                                                  "port": spec.get("port"), "started": time.time()}))
         return ServerState("running", None, str(child.pid), spec.get("port")), False
 
     def state(self, name: str) -> ServerState:

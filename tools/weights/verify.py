@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from modeldeploy.tools.atomic_write import write_text_atomic
 from modeldeploy.tools.weights.schema import PlannedFile
 
 _CHUNK = 4 * 1024 * 1024
@@ -85,10 +85,9 @@ class Stamps:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with self._lock:
-            tmp.write_text(json.dumps(self._entries, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+            text = json.dumps(self._entries, indent=1, sort_keys=True)
+        write_text_atomic(self.path, text)
 
 
 def check_file(f: PlannedFile, path: Path, stamps: Stamps, on_bytes: Callable[[int], None] | None = None) -> str | None:
